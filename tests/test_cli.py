@@ -93,3 +93,72 @@ def test_demo_writes_a_run_folder(tmp_path: Path) -> None:
 def test_version() -> None:
     code, out = run("--version")
     assert code == 0 and out.startswith("clinreason ")
+
+
+def test_rationalize_with_the_embedded_teacher(tmp_path: Path) -> None:
+    out = tmp_path / "r.jsonl"
+    code, text = run(
+        "rationalize",
+        "--cohort",
+        "breast-cytology",
+        "--teacher",
+        "gguf:smollm2-135m",
+        "--limit",
+        "2",
+        "--max-tokens",
+        "32",
+        "--max-attempts",
+        "1",
+        "--slots",
+        "2",
+        "--cache",
+        str(tmp_path / "c.sqlite"),
+        "--out",
+        str(out),
+        "--export-cache",
+        str(tmp_path / "all.jsonl"),
+    )
+    assert code == 0, text
+    assert "2 new generation(s), 0 from the cache" in text
+    assert len(out.read_text().splitlines()) == 2
+    assert len((tmp_path / "all.jsonl").read_text().splitlines()) == 2
+    code, text = run(
+        "rationalize",
+        "--cohort",
+        "breast-cytology",
+        "--teacher",
+        "gguf:smollm2-135m",
+        "--limit",
+        "2",
+        "--max-tokens",
+        "32",
+        "--max-attempts",
+        "1",
+        "--slots",
+        "2",
+        "--cache",
+        str(tmp_path / "c.sqlite"),
+        "--out",
+        str(out),
+    )
+    assert code == 0 and "0 new generation(s), 2 from the cache" in text
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--teacher", "telepathy:x"], "unknown teacher backend 'telepathy'"),
+        (["--teacher", "openai:m", "--base-url", "http://127.0.0.1:9/v1", "--timeout", "2"], "cannot reach"),
+        (["--teacher", "gguf:not-a-model"], "unknown GGUF model 'not-a-model'"),
+        (["--prompt", "diagnose"], "is for task 'diagnose', not 'rationalize'"),
+    ],
+)
+def test_rationalize_errors_are_clear(tmp_path: Path, args: list[str], message: str) -> None:
+    code, text = run("rationalize", "--cohort", "pima-diabetes", "--cache", str(tmp_path / "c.sqlite"), *args)
+    assert code == 2
+    assert message in text.replace("\n", " ")
+
+
+def test_teacher_list() -> None:
+    code, text = run("teacher", "list")
+    assert code == 0 and "qwen2.5-coder-1.5b" in text and "kwon-rationalize" in text and "slot" in text

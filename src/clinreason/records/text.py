@@ -25,7 +25,8 @@ def format_number(value: float, decimals: int | None = None) -> str:
 
 
 def format_range(normal: ReferenceRange, unit: str | None, decimals: int | None = None) -> str:
-    suffix = f" {unit}" if unit else ""
+    """'90 to 119 mm Hg', 'up to 199 mg/dL', '60 mL/min or more'; scores ('/30') are shown bare."""
+    suffix = f" {unit}" if unit and not unit.startswith("/") else ""
     low = format_number(normal.low, decimals) if normal.low is not None else None
     high = format_number(normal.high, decimals) if normal.high is not None else None
     if low is not None and high is not None:
@@ -51,7 +52,7 @@ def format_value(finding: Finding) -> str:
 
 def describe_finding(finding: Finding) -> str:
     """'Resting blood pressure: 145 mm Hg (high; reference 90 to 120 mm Hg).'"""
-    text = f"{_capitalise(finding.label)}: {format_value(finding)}"
+    text = f"{capitalise(finding.label)}: {format_value(finding)}"
     status = finding.status
     if status is not None and finding.normal is not None:
         text += f" ({status}; reference {format_range(finding.normal, finding.unit, finding.decimals)})"
@@ -82,7 +83,7 @@ def generic_text(record: PatientRecord) -> str:
         listed = ", ".join(f"{name} ({n} readings)" for name, n in counts.items())
         lines.append(f"Time series recorded: {listed}.")
     for note in record.notes:
-        lines.append(f"{_capitalise(note.category)}: {note.text.strip()}")
+        lines.append(f"{capitalise(note.category)}: {note.text.strip()}")
     return "\n".join(lines)
 
 
@@ -134,7 +135,7 @@ def dementia_text(record: PatientRecord) -> str:
         sentences.append("Also, based on their MRI scans:")
         for finding in grades:
             if finding.value is None:
-                sentences.append(f"- {_capitalise(finding.label)} could not be assessed (no MRI volume).")
+                sentences.append(f"- {capitalise(finding.label)} could not be assessed (no MRI volume).")
             else:
                 sentences.append(f"- This patient has {finding.value} {finding.label}.")
     return "\n".join(sentences)
@@ -164,7 +165,7 @@ def _article(number: str) -> str:
     return "an" if whole.startswith("8") or whole in {"11", "18"} else "a"
 
 
-def _capitalise(text: str) -> str:
+def capitalise(text: str) -> str:
     """Upper-case the first letter, but leave names like 'pH' and 'eGFR' alone."""
     if len(text) > 1 and text[1].isupper():
         return text

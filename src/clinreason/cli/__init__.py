@@ -1,0 +1,11 @@
+"""The `clinreason` command line: a thin layer over the library's functions."""
+
+from clinreason.cli import datasets, demo, teacher  # noqa: F401  (register the commands)
+from clinreason.cli.app import app
+
+
+def main() -> None:
+    app()
+
+
+__all__ = ["app", "main"]

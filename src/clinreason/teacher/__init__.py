@@ -1,0 +1,52 @@
+"""The teacher: grounded, cached, resumable rationale generation with any LLM backend."""
+
+from clinreason.teacher.backend import (
+    BackendError,
+    Completion,
+    Sampling,
+    TeacherBackend,
+    TeacherUnavailable,
+)
+from clinreason.teacher.cache import TeacherCache, cache_key
+from clinreason.teacher.config import TeacherConfig, make_backend
+from clinreason.teacher.exemplars import Exemplar, load_exemplars
+from clinreason.teacher.models import DEFAULT_TEACHER, PACKAGED_MODELS, resolve_gguf
+from clinreason.teacher.parsing import ParsedAnswer, parse_answer
+from clinreason.teacher.prompts import PromptTemplate, build_messages, list_prompts, load_prompt
+from clinreason.teacher.runner import (
+    RunSummary,
+    TeacherResult,
+    TeacherRun,
+    read_results,
+    run_teacher,
+    write_results,
+)
+
+__all__ = [
+    "DEFAULT_TEACHER",
+    "PACKAGED_MODELS",
+    "BackendError",
+    "Completion",
+    "Exemplar",
+    "ParsedAnswer",
+    "PromptTemplate",
+    "RunSummary",
+    "Sampling",
+    "TeacherBackend",
+    "TeacherCache",
+    "TeacherConfig",
+    "TeacherResult",
+    "TeacherRun",
+    "TeacherUnavailable",
+    "build_messages",
+    "cache_key",
+    "list_prompts",
+    "load_exemplars",
+    "load_prompt",
+    "make_backend",
+    "parse_answer",
+    "read_results",
+    "resolve_gguf",
+    "run_teacher",
+    "write_results",
+]

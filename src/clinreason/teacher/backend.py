@@ -1,0 +1,63 @@
+"""The one protocol every teacher LLM backend implements, and what a call returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from clinreason.errors import ClinreasonError
+
+Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": ...}
+
+
+class Sampling(BaseModel):
+    """Decoding settings; part of the cache key, so changing any of them means new generations."""
+
+    model_config = ConfigDict(frozen=True)
+
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    max_tokens: int = Field(default=384, ge=1)
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    finish_reason: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    seconds: float = 0.0
+
+
+class BackendError(ClinreasonError):
+    """A call failed. `retryable` failures (timeouts, lost connections, overload) may succeed later."""
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class TeacherUnavailable(BackendError):
+    """The teacher cannot be reached or loaded at all; the run stops (finished work is kept)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=False)
+
+
+@runtime_checkable
+class TeacherBackend(Protocol):
+    kind: str
+    model_id: str
+    max_concurrency: int
+
+    def check(self) -> None:
+        """Raise TeacherUnavailable when the teacher cannot serve requests (before a long run starts)."""
+
+    def chat(self, messages: list[Message], sampling: Sampling) -> Completion:
+        """One chat completion; must be safe to call from `max_concurrency` threads at once."""
+
+    def close(self) -> None:
+        """Release the model or connection."""

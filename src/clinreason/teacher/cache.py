@@ -1,0 +1,196 @@
+"""A crash-safe SQLite cache of teacher generations.
+
+The key is a hash of (backend, model, prompt id, rendered messages, sampling settings): the same
+request is never generated twice. Every generation is committed the moment it finishes, in WAL
+mode, so a run killed half way keeps all finished work and a restarted run resumes from the cache.
+One connection is shared by the slots behind a lock; other processes may use the same file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from clinreason.errors import ClinreasonError
+from clinreason.teacher.backend import Completion, Message, Sampling
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS generations (
+    key TEXT PRIMARY KEY,
+    backend TEXT NOT NULL,
+    model TEXT NOT NULL,
+    prompt TEXT NOT NULL,
+    cohort TEXT,
+    record_id TEXT,
+    attempt INTEGER,
+    messages TEXT NOT NULL,
+    sampling TEXT NOT NULL,
+    text TEXT NOT NULL,
+    finish_reason TEXT,
+    prompt_tokens INTEGER,
+    completion_tokens INTEGER,
+    seconds REAL,
+    created_at REAL NOT NULL
+)"""
+INDEX = "CREATE INDEX IF NOT EXISTS generations_record ON generations (cohort, record_id)"
+COLUMNS = {
+    "key",
+    "backend",
+    "model",
+    "prompt",
+    "cohort",
+    "record_id",
+    "attempt",
+    "messages",
+    "sampling",
+    "text",
+}
+
+
+class CacheError(ClinreasonError):
+    """The cache file cannot be opened or is not a clinreason cache."""
+
+
+@dataclass(frozen=True)
+class CachedGeneration:
+    key: str
+    text: str
+    finish_reason: str | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    seconds: float | None
+    created_at: float
+
+    def completion(self) -> Completion:
+        return Completion(
+            text=self.text,
+            finish_reason=self.finish_reason,
+            prompt_tokens=self.prompt_tokens,
+            completion_tokens=self.completion_tokens,
+            seconds=self.seconds or 0.0,
+        )
+
+
+def cache_key(backend: str, model: str, prompt: str, messages: list[Message], sampling: Sampling) -> str:
+    payload = json.dumps(
+        {
+            "backend": backend,
+            "model": model,
+            "prompt": prompt,
+            "messages": messages,
+            "sampling": sampling.model_dump(),
+        },
+        sort_keys=True,
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+class TeacherCache:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        try:
+            self._db = sqlite3.connect(self.path, timeout=60.0, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(generations)")}
+            if not columns >= COLUMNS:
+                raise CacheError(
+                    f"{self.path}: not a clinreason teacher cache (its generations table lacks "
+                    f"{sorted(COLUMNS - columns)}); give another --cache path"
+                )
+            self._db.execute(INDEX)
+        except sqlite3.DatabaseError as exc:
+            raise CacheError(
+                f"{self.path}: cannot open the teacher cache ({exc}); move the file away to start a new cache"
+            ) from exc
+
+    def get(self, key: str) -> CachedGeneration | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT key, text, finish_reason, prompt_tokens, completion_tokens, seconds, created_at "
+                "FROM generations WHERE key = ?",
+                (key,),
+            ).fetchone()
+        return CachedGeneration(*row) if row else None
+
+    def put(
+        self,
+        key: str,
+        *,
+        backend: str,
+        model: str,
+        prompt: str,
+        messages: list[Message],
+        sampling: Sampling,
+        completion: Completion,
+        cohort: str | None = None,
+        record_id: str | None = None,
+        attempt: int | None = None,
+    ) -> None:
+        """Store one generation and commit at once; a key already present is kept as it was."""
+        row = (
+            key,
+            backend,
+            model,
+            prompt,
+            cohort,
+            record_id,
+            attempt,
+            json.dumps(messages, ensure_ascii=False),
+            sampling.model_dump_json(),
+            completion.text,
+            completion.finish_reason,
+            completion.prompt_tokens,
+            completion.completion_tokens,
+            completion.seconds,
+            time.time(),
+        )
+        with self._lock:
+            self._db.execute("INSERT OR IGNORE INTO generations VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", row)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM generations").fetchone()[0])
+
+    def rows(self, cohort: str | None = None) -> Iterator[dict[str, object]]:
+        query = "SELECT * FROM generations" + (" WHERE cohort = ?" if cohort else "") + " ORDER BY created_at"
+        with self._lock:
+            cursor = self._db.execute(query, (cohort,) if cohort else ())
+            names = [d[0] for d in cursor.description]
+            rows = cursor.fetchall()
+        for row in rows:
+            item = dict(zip(names, row, strict=True))
+            item["messages"] = json.loads(str(item["messages"]))
+            item["sampling"] = json.loads(str(item["sampling"]))
+            yield item
+
+    def export_jsonl(self, path: str | Path, cohort: str | None = None) -> int:
+        """Every generation (with its prompt) as one JSON object per line; returns the count."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        count = 0
+        with path.open("w") as handle:
+            for row in self.rows(cohort):
+                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+                count += 1
+        return count
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> TeacherCache:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()

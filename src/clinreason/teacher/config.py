@@ -1,0 +1,73 @@
+"""Which teacher to use and how: one validated object that the CLI, run configs and Python share."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from clinreason.errors import ConfigError
+from clinreason.teacher.backend import Sampling, TeacherBackend
+from clinreason.teacher.models import DEFAULT_TEACHER
+
+BackendKind = Literal["gguf", "openai", "hf"]
+
+
+class TeacherConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    backend: BackendKind = "gguf"
+    model: str = Field(
+        default=DEFAULT_TEACHER,
+        description="gguf: a packaged model name or a .gguf path; openai: the served model name; "
+        "hf: a folder or hub id.",
+    )
+    base_url: str | None = Field(default=None, description="openai: e.g. http://localhost:8000/v1 (vLLM).")
+    api_key_env: str = "OPENAI_API_KEY"
+    timeout_s: float = Field(default=120.0, gt=0)
+    max_retries: int = Field(default=3, ge=0, description="openai: client retries with backoff.")
+    token_parameter: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
+    slots: int = Field(default=4, ge=1, description="Requests in flight at once.")
+    context_per_slot: int = Field(default=4096, ge=256, description="gguf: context tokens per slot.")
+    threads: int | None = Field(default=None, ge=1, description="gguf: CPU threads (default: all cores).")
+    gguf_file: str | None = Field(default=None, description="hf: load this GGUF file from the model folder.")
+    sampling: Sampling = Field(default_factory=Sampling)
+    max_attempts: int = Field(default=3, ge=1, description="Tries per record before it is rejected.")
+    retry_temperature: float = Field(default=0.7, ge=0, le=2, description="Temperature of retries.")
+
+    @classmethod
+    def from_spec(cls, spec: str, **overrides: object) -> TeacherConfig:
+        """'gguf:qwen2.5-coder-1.5b', 'openai:gpt-4o-mini', 'hf:/models/llama' (backend defaults to gguf)."""
+        backend, sep, model = spec.partition(":")
+        if not sep:
+            backend, model = "gguf", spec
+        if backend not in ("gguf", "openai", "hf"):
+            raise ConfigError(f"unknown teacher backend '{backend}' in '{spec}'; expected gguf, openai or hf")
+        if not model:
+            raise ConfigError(f"teacher '{spec}' names no model")
+        values = {"backend": backend, "model": model, **{k: v for k, v in overrides.items() if v is not None}}
+        return cls.model_validate(values)
+
+
+def make_backend(config: TeacherConfig) -> TeacherBackend:
+    if config.backend == "gguf":
+        from clinreason.teacher.gguf_backend import EmbeddedGGUFBackend
+
+        return EmbeddedGGUFBackend(
+            config.model, slots=config.slots, context_per_slot=config.context_per_slot, threads=config.threads
+        )
+    if config.backend == "openai":
+        from clinreason.teacher.openai_backend import OpenAICompatibleBackend
+
+        return OpenAICompatibleBackend(
+            config.model,
+            base_url=config.base_url,
+            api_key_env=config.api_key_env,
+            timeout=config.timeout_s,
+            max_retries=config.max_retries,
+            concurrency=config.slots,
+            token_parameter=config.token_parameter,
+        )
+    from clinreason.teacher.hf_backend import TransformersBackend
+
+    return TransformersBackend(config.model, gguf_file=config.gguf_file)

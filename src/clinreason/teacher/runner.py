@@ -1,0 +1,259 @@
+"""Run the teacher over a cohort: rationalize (gold label given) or diagnose (teacher's own answer).
+
+Each record is tried up to `max_attempts` times. In rationalization a rationale is kept only when
+its stated diagnosis equals the gold label; retries sample at a higher temperature with a new seed,
+and a record that never agrees is rejected, not kept. Every generation goes to the cache first, so
+stopping at any point loses nothing, and running again repeats no generation.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from clinreason.knowledge import fact_sheet
+from clinreason.records.schema import Cohort, PatientRecord
+from clinreason.teacher.backend import BackendError, Sampling, TeacherBackend, TeacherUnavailable
+from clinreason.teacher.cache import TeacherCache, cache_key
+from clinreason.teacher.exemplars import Exemplar
+from clinreason.teacher.parsing import parse_answer
+from clinreason.teacher.prompts import PromptTemplate, build_messages, options
+
+log = logging.getLogger(__name__)
+
+Status = Literal["kept", "rejected", "failed", "not_run"]
+
+
+class TeacherResult(BaseModel):
+    record_id: str
+    gold: list[str]
+    task: Literal["rationalize", "diagnose"]
+    status: Status = Field(
+        description="kept: usable answer; rejected: never agreed or parsed; failed: call error"
+    )
+    rationale: str | None = None
+    stated: str | None = Field(default=None, description="The diagnosis the teacher stated.")
+    attempts: int = 0
+    problems: list[str] = Field(default_factory=list, description="Why each unused attempt was not kept.")
+    keys: list[str] = Field(default_factory=list, description="Cache keys of the attempts.")
+    error: str | None = None
+
+
+class RunSummary(BaseModel):
+    task: Literal["rationalize", "diagnose"]
+    cohort: str
+    teacher: str
+    prompt: str
+    total: int = 0
+    kept: int = 0
+    rejected: int = 0
+    failed: int = 0
+    not_run: int = 0
+    retried: int = Field(default=0, description="Records that needed more than one attempt.")
+    generated: int = Field(default=0, description="New generations (calls to the teacher).")
+    cached: int = Field(default=0, description="Attempts answered from the cache.")
+    completion_tokens: int = 0
+    seconds: float = 0.0
+    correct: int | None = Field(default=None, description="diagnose: answers equal to the gold label.")
+
+    @property
+    def accuracy(self) -> float | None:
+        return None if self.correct is None or self.total == 0 else self.correct / self.total
+
+
+class TeacherRun(BaseModel):
+    results: list[TeacherResult]
+    summary: RunSummary
+
+
+class _State:
+    def __init__(self, stop_after: int) -> None:
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.stop_after = stop_after
+        self.consecutive_failures = 0
+        self.fatal: BaseException | None = None
+
+    def success(self) -> None:
+        with self.lock:
+            self.consecutive_failures = 0
+
+    def failure(self, exc: BackendError) -> None:
+        with self.lock:
+            self.consecutive_failures += 1
+            if isinstance(exc, TeacherUnavailable) or self.consecutive_failures >= self.stop_after:
+                self.fatal = self.fatal or exc
+                self.stop.set()
+
+
+def run_teacher(
+    cohort: Cohort,
+    records: Sequence[PatientRecord],
+    backend: TeacherBackend,
+    cache: TeacherCache,
+    template: PromptTemplate,
+    *,
+    exemplars: Sequence[Exemplar] = (),
+    sampling: Sampling | None = None,
+    max_attempts: int = 3,
+    retry_temperature: float = 0.7,
+    slots: int | None = None,
+    stop_after_failures: int = 5,
+    on_result: Callable[[TeacherResult], None] | None = None,
+) -> TeacherRun:
+    """Raises TeacherUnavailable (after keeping all finished work) when the teacher stops answering."""
+    if template.task not in ("rationalize", "diagnose"):
+        raise ValueError(f"prompt {template.id} is for task '{template.task}', not rationalize/diagnose")
+    task: Literal["rationalize", "diagnose"] = template.task  # type: ignore[assignment]
+    sampling = sampling or Sampling()
+    sheet = fact_sheet(cohort)
+    choices = options(cohort)
+    summary = RunSummary(
+        task=task,
+        cohort=cohort.name,
+        teacher=f"{backend.kind}:{backend.model_id}",
+        prompt=template.id,
+        total=len(records),
+        correct=0 if task == "diagnose" else None,
+    )
+    state = _State(stop_after_failures)
+    counter_lock = threading.Lock()
+
+    def attempt_sampling(attempt: int) -> Sampling:
+        if attempt == 1:
+            return sampling
+        return sampling.model_copy(
+            update={
+                "temperature": max(sampling.temperature, retry_temperature),
+                "seed": sampling.seed + attempt - 1,
+            }
+        )
+
+    def one(record: PatientRecord) -> TeacherResult:
+        result = TeacherResult(record_id=record.id, gold=list(record.labels), task=task, status="not_run")
+        if state.stop.is_set():
+            result.error = "not run: the run stopped early"
+            return result
+        messages = build_messages(template, cohort, record, list(exemplars), sheet)
+        for attempt in range(1, max_attempts + 1):
+            settings = attempt_sampling(attempt)
+            key = cache_key(backend.kind, backend.model_id, template.id, messages, settings)
+            hit = cache.get(key)
+            if hit is not None:
+                completion = hit.completion()
+                with counter_lock:
+                    summary.cached += 1
+            else:
+                if state.stop.is_set():
+                    result.error = result.error or "not finished: the run stopped early"
+                    break
+                try:
+                    completion = backend.chat(messages, settings)
+                except BackendError as exc:
+                    log.warning("patient %s, attempt %d: %s", record.id, attempt, exc)
+                    state.failure(exc)
+                    result.status, result.error = "failed", str(exc)
+                    return result
+                state.success()
+                cache.put(
+                    key,
+                    backend=backend.kind,
+                    model=backend.model_id,
+                    prompt=template.id,
+                    messages=messages,
+                    sampling=settings,
+                    completion=completion,
+                    cohort=cohort.name,
+                    record_id=record.id,
+                    attempt=attempt,
+                )
+                with counter_lock:
+                    summary.generated += 1
+                    summary.completion_tokens += completion.completion_tokens or 0
+            result.attempts, result.keys = attempt, [*result.keys, key]
+            parsed = parse_answer(completion.text, choices)
+            if task == "rationalize":
+                agrees = parsed.label is not None and parsed.label == record.labels[0]
+                problem = parsed.problem or (
+                    None if agrees else f"stated '{parsed.label}', gold '{record.labels[0]}'"
+                )
+            else:
+                problem = parsed.problem
+            if problem is None:
+                result.status, result.rationale, result.stated = "kept", parsed.rationale, parsed.label
+                return result
+            result.problems.append(problem)
+            result.stated = parsed.label
+        if result.attempts:
+            result.status = "rejected"
+        return result
+
+    started = time.perf_counter()
+    results: dict[str, TeacherResult] = {}
+    workers = max(1, min(slots or backend.max_concurrency, backend.max_concurrency))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="teacher") as pool:
+        futures = [pool.submit(one, record) for record in records]
+        try:
+            for future in as_completed(futures):
+                result = future.result()
+                results[result.record_id] = result
+                _count(summary, result)
+                if on_result is not None:
+                    on_result(result)
+        except BaseException:
+            state.stop.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+    summary.seconds = time.perf_counter() - started
+    run = TeacherRun(results=[results[record.id] for record in records], summary=summary)
+    if state.fatal is not None:
+        done = summary.kept + summary.rejected
+        error = TeacherUnavailable(
+            f"the teacher stopped answering ({state.fatal}); {done} finished patient(s) are cached in "
+            f"{cache.path}, run the same command again to resume"
+        )
+        error.partial = run  # type: ignore[attr-defined]
+        raise error from state.fatal
+    return run
+
+
+def _count(summary: RunSummary, result: TeacherResult) -> None:
+    if result.status == "kept":
+        summary.kept += 1
+    elif result.status == "rejected":
+        summary.rejected += 1
+    elif result.status == "failed":
+        summary.failed += 1
+    else:
+        summary.not_run += 1
+    if result.attempts > 1:
+        summary.retried += 1
+    if summary.correct is not None and result.status == "kept" and result.stated in result.gold:
+        summary.correct += 1
+
+
+def write_results(run: TeacherRun, path: str | Path) -> Path:
+    """One JSON object per patient, then the summary next to it (`<name>.summary.json`)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with tmp.open("w") as handle:
+        for result in run.results:
+            handle.write(result.model_dump_json() + "\n")
+    tmp.replace(path)
+    summary_path = path.with_suffix(".summary.json")
+    summary_path.write_text(json.dumps(run.summary.model_dump(), indent=2) + "\n")
+    return path
+
+
+def read_results(path: str | Path) -> list[TeacherResult]:
+    path = Path(path)
+    return [TeacherResult.model_validate_json(line) for line in path.read_text().splitlines() if line.strip()]

@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from clinreason.teacher.backend import Completion, Sampling
+from clinreason.teacher.cache import CacheError, TeacherCache, cache_key
+
+MESSAGES = [{"role": "user", "content": "hello"}]
+
+
+def _put(cache: TeacherCache, key: str, text: str = "answer") -> None:
+    cache.put(
+        key,
+        backend="gguf",
+        model="m",
+        prompt="p@v1",
+        messages=MESSAGES,
+        sampling=Sampling(),
+        completion=Completion(text=text, completion_tokens=3),
+        cohort="c",
+        record_id="r1",
+        attempt=1,
+    )
+
+
+def test_key_depends_on_every_part() -> None:
+    base = cache_key("gguf", "m", "p@v1", MESSAGES, Sampling())
+    assert base == cache_key("gguf", "m", "p@v1", [dict(m) for m in MESSAGES], Sampling())
+    assert base != cache_key("openai", "m", "p@v1", MESSAGES, Sampling())
+    assert base != cache_key("gguf", "m2", "p@v1", MESSAGES, Sampling())
+    assert base != cache_key("gguf", "m", "p@v2", MESSAGES, Sampling())
+    assert base != cache_key("gguf", "m", "p@v1", [{"role": "user", "content": "hello!"}], Sampling())
+    assert base != cache_key("gguf", "m", "p@v1", MESSAGES, Sampling(temperature=0.7))
+    assert base != cache_key("gguf", "m", "p@v1", MESSAGES, Sampling(seed=1))
+    assert base != cache_key("gguf", "m", "p@v1", MESSAGES, Sampling(max_tokens=10))
+
+
+def test_put_get_and_persist(tmp_path: Path) -> None:
+    path = tmp_path / "cache.sqlite"
+    with TeacherCache(path) as cache:
+        assert cache.get("k1") is None
+        _put(cache, "k1", "first")
+        _put(cache, "k1", "second")  # an existing key is never overwritten
+        assert len(cache) == 1
+    with TeacherCache(path) as cache:
+        hit = cache.get("k1")
+        assert hit is not None and hit.text == "first" and hit.completion().completion_tokens == 3
+
+
+def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
+    with TeacherCache(tmp_path / "cache.sqlite") as cache:
+
+        def write(start: int) -> None:
+            for i in range(start, start + 50):
+                _put(cache, f"k{i}", f"t{i}")
+
+        threads = [threading.Thread(target=write, args=(n * 50,)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(cache) == 400
+        assert {row["text"] for row in cache.rows()} == {f"t{i}" for i in range(400)}
+
+
+def test_two_processes_worth_of_connections_share_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "cache.sqlite"
+    with TeacherCache(path) as a, TeacherCache(path) as b:
+        _put(a, "from-a")
+        _put(b, "from-b")
+        assert a.get("from-b") is not None and b.get("from-a") is not None
+
+
+def test_export_jsonl(tmp_path: Path) -> None:
+    with TeacherCache(tmp_path / "cache.sqlite") as cache:
+        _put(cache, "k1")
+        _put(cache, "k2")
+        assert cache.export_jsonl(tmp_path / "out.jsonl", cohort="c") == 2
+        assert cache.export_jsonl(tmp_path / "none.jsonl", cohort="other") == 0
+    lines = (tmp_path / "out.jsonl").read_text().splitlines()
+    assert len(lines) == 2 and '"messages": [{"role": "user", "content": "hello"}]' in lines[0]
+
+
+def test_corrupt_cache_file_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "cache.sqlite"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(CacheError, match=r"cache\.sqlite: cannot open the teacher cache"):
+        TeacherCache(path)
+
+
+def test_foreign_database_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "other.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE generations (id INTEGER)")
+    with pytest.raises(CacheError, match="not a clinreason teacher cache"):
+        TeacherCache(path)
