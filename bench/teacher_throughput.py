@@ -36,9 +36,7 @@ def measure(model: str, slots: int, n: int, max_tokens: int, cohort_name: str) -
     backend.check()
     load_s = time.perf_counter() - started
     started = time.perf_counter()
-    with ThreadPoolExecutor(
-        max_workers=slots
-    ) as pool:  # one request per slot: each prefills the shared prefix
+    with ThreadPoolExecutor(max_workers=slots) as pool:  # one request per slot: each prefills the shared prefix
         list(
             pool.map(
                 lambda r: backend.chat(build_messages(template, cohort, r, shots), Sampling(max_tokens=1)),
@@ -75,9 +73,7 @@ def measure(model: str, slots: int, n: int, max_tokens: int, cohort_name: str) -
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=DEFAULT_TEACHER)
     parser.add_argument("--n", type=int, default=8, help="rationales timed per configuration")
     parser.add_argument("--slots", default="1,4", help="comma-separated slot counts")
@@ -85,9 +81,7 @@ def main() -> None:
     parser.add_argument("--cohort", default="heart-disease")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
-    results = [
-        measure(args.model, int(s), args.n, args.max_tokens, args.cohort) for s in args.slots.split(",")
-    ]
+    results = [measure(args.model, int(s), args.n, args.max_tokens, args.cohort) for s in args.slots.split(",")]
     header = f"teacher {args.model}, cohort {args.cohort}, {args.n} rationales, max {args.max_tokens} tokens"
     print(header)  # noqa: T201 (a benchmark prints)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs")  # noqa: T201

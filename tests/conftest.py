@@ -90,9 +90,7 @@ def adni_rows() -> list[dict[str, object]]:
             **volumes,
         }
         rows.append({**base, "VISCODE": "bl", "EXAMDATE": "2005-09-08", "DX": dx, "Month": 0})
-        rows.append(
-            {**base, "VISCODE": "m06", "EXAMDATE": "2006-03-13", "DX": dx or "MCI", "Month": 6, "MMSE": ""}
-        )
+        rows.append({**base, "VISCODE": "m06", "EXAMDATE": "2006-03-13", "DX": dx or "MCI", "Month": 6, "MMSE": ""})
     # A subject with no diagnosis at baseline: skipped on purpose and counted.
     rows.append({**rows[0], "RID": 9, "PTID": "011_S_0009", "DX_bl": "", "DX": ""})
     return rows

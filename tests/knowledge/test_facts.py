@@ -17,9 +17,6 @@ def test_facts_for_keeps_order_and_deduplicates() -> None:
 
 def test_fact_sheet_has_ranges_and_background() -> None:
     sheet = fact_sheet(load_cohort("pima-diabetes"))
-    assert (
-        "Reference ranges:\n- Plasma glucose 2 hours into an oral glucose tolerance test: up to 139 mg/dL"
-        in sheet
-    )
+    assert "Reference ranges:\n- Plasma glucose 2 hours into an oral glucose tolerance test: up to 139 mg/dL" in sheet
     assert "200 mg/dL or more meets the criterion for diabetes" in sheet
     assert fact_sheet(load_cohort("pima-diabetes")) == sheet  # deterministic: KV-cache reuse depends on it

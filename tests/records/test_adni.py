@@ -112,9 +112,7 @@ def _set(rid: int, visit: str, column: str, value: object) -> Edit:
         (_set(3, "bl", "ICV", "0"), "row 3 (line 4), column 'ICV': intracranial volume must be positive"),
     ],
 )
-def test_bad_values_name_file_row_and_column(
-    make_adni_csv: Callable[[Edit], Path], edit: Edit, message: str
-) -> None:
+def test_bad_values_name_file_row_and_column(make_adni_csv: Callable[[Edit], Path], edit: Edit, message: str) -> None:
     path = make_adni_csv(edit)
     with pytest.raises(DataError) as info:
         load_adnimerge(path)
@@ -124,9 +122,7 @@ def test_bad_values_name_file_row_and_column(
 
 def test_missing_column(make_adni_csv: Callable[[Edit], Path]) -> None:
     path = make_adni_csv(lambda rows: [row.pop("Hippocampus") for row in rows])
-    with pytest.raises(
-        DataError, match=r"missing column\(s\) \['Hippocampus'\] required by the ADNIMERGE layout"
-    ):
+    with pytest.raises(DataError, match=r"missing column\(s\) \['Hippocampus'\] required by the ADNIMERGE layout"):
         load_adnimerge(path)
 
 

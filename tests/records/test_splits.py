@@ -12,9 +12,7 @@ SOURCE = CohortSource(name="test", citation="none", licence="CC0")
 
 
 def _cohort(counts: dict[str, int], name: str = "toy") -> Cohort:
-    records = [
-        PatientRecord(id=f"{label}-{i}", labels=[label]) for label, n in counts.items() for i in range(n)
-    ]
+    records = [PatientRecord(id=f"{label}-{i}", labels=[label]) for label, n in counts.items() for i in range(n)]
     return Cohort(name=name, title=name, source=SOURCE, labels=list(counts), records=records)
 
 
@@ -55,10 +53,7 @@ def test_save_and_reload_identically(tmp_path: Path) -> None:
     assert again == splits
     assert [r.id for r in again.apply(cohort, "test")] == splits.test
     # Reloading the cohort itself and splitting again gives the same file contents.
-    assert (
-        make_splits(load_cohort("pima-diabetes"), seed=11).model_dump_json(indent=2)
-        == path.read_text().strip()
-    )
+    assert make_splits(load_cohort("pima-diabetes"), seed=11).model_dump_json(indent=2) == path.read_text().strip()
 
 
 def test_splits_refuse_a_changed_cohort(tmp_path: Path) -> None:

@@ -41,9 +41,7 @@ SPEC = {
 }
 
 
-def write(
-    folder: Path, rows: list[str] | None = None, header: str = HEADER, spec: dict | None = None
-) -> Path:
+def write(folder: Path, rows: list[str] | None = None, header: str = HEADER, spec: dict | None = None) -> Path:
     (folder / "clinic.csv").write_text("\n".join([header, *(ROWS if rows is None else rows)]) + "\n")
     spec_path = folder / "clinic.yaml"
     spec_path.write_text(yaml.safe_dump(SPEC if spec is None else spec, sort_keys=False))
@@ -112,9 +110,7 @@ def test_missing_column_names_file_and_column(tmp_path: Path) -> None:
 def test_non_numeric_value_names_file_row_line_and_column(tmp_path: Path) -> None:
     rows = [*ROWS[:2], "p3,47,F,high,no,atypical,,0"]
     message = _error(tmp_path, rows=rows)
-    assert re.search(
-        r"clinic\.csv, row 3 \(line 4\), column 'glucose': expected a number, got 'high'", message
-    )
+    assert re.search(r"clinic\.csv, row 3 \(line 4\), column 'glucose': expected a number, got 'high'", message)
 
 
 def test_unknown_label_names_the_value_and_allowed_codes(tmp_path: Path) -> None:

@@ -37,15 +37,11 @@ def test_format_number(value: float, decimals: int | None, expected: str) -> Non
             "Resting blood pressure: 145 mm Hg (high; reference 90 to 119 mm Hg).",
         ),
         (
-            Finding(
-                name="glu", label="glucose", value=65, unit="mg/dL", normal=ReferenceRange(low=70, high=99)
-            ),
+            Finding(name="glu", label="glucose", value=65, unit="mg/dL", normal=ReferenceRange(low=70, high=99)),
             "Glucose: 65 mg/dL (low; reference 70 to 99 mg/dL).",
         ),
         (
-            Finding(
-                name="chol", label="cholesterol", value=180, unit="mg/dL", normal=ReferenceRange(high=199)
-            ),
+            Finding(name="chol", label="cholesterol", value=180, unit="mg/dL", normal=ReferenceRange(high=199)),
             "Cholesterol: 180 mg/dL (normal; reference up to 199 mg/dL).",
         ),
         (
@@ -62,9 +58,7 @@ def test_format_number(value: float, decimals: int | None, expected: str) -> Non
             "Chest pain type: typical angina.",
         ),
         (
-            Finding(
-                name="chol", label="cholesterol", value=None, unit="mg/dL", normal=ReferenceRange(high=199)
-            ),
+            Finding(name="chol", label="cholesterol", value=None, unit="mg/dL", normal=ReferenceRange(high=199)),
             "Cholesterol: not recorded.",
         ),
         (
@@ -119,9 +113,7 @@ def test_article_before_age(age: float, opening: str) -> None:
 
 def test_missing_demographics() -> None:
     assert record_to_text(PatientRecord(id="p")) == "This patient's age and sex are not recorded."
-    assert (
-        record_to_text(PatientRecord(id="p", sex="female")) == "This patient is a female of unrecorded age."
-    )
+    assert record_to_text(PatientRecord(id="p", sex="female")) == "This patient is a female of unrecorded age."
 
 
 def test_text_is_deterministic_across_serialisation() -> None:

@@ -103,12 +103,8 @@ def _closed_port() -> int:
 
 
 def test_unreachable_server_is_a_clear_error() -> None:
-    backend = OpenAICompatibleBackend(
-        "m", base_url=f"http://127.0.0.1:{_closed_port()}/v1", timeout=2, max_retries=0
-    )
-    with pytest.raises(
-        TeacherUnavailable, match="cannot reach the OpenAI-compatible server at http://127.0.0.1"
-    ):
+    backend = OpenAICompatibleBackend("m", base_url=f"http://127.0.0.1:{_closed_port()}/v1", timeout=2, max_retries=0)
+    with pytest.raises(TeacherUnavailable, match="cannot reach the OpenAI-compatible server at http://127.0.0.1"):
         backend.check()
     with pytest.raises(BackendError, match="lost connection") as info:
         backend.chat(MESSAGES, SHORT)

@@ -98,3 +98,17 @@ def test_foreign_database_is_refused(tmp_path: Path) -> None:
         db.execute("CREATE TABLE generations (id INTEGER)")
     with pytest.raises(CacheError, match="not a clinreason teacher cache"):
         TeacherCache(path)
+
+
+def test_export_then_import_round_trip(tmp_path: Path) -> None:
+    with TeacherCache(tmp_path / "a.sqlite") as source:
+        _put(source, "k1", "one")
+        _put(source, "k2", "two")
+        source.export_jsonl(tmp_path / "seed.jsonl.gz")
+    with TeacherCache(tmp_path / "b.sqlite") as target:
+        _put(target, "k1", "kept")
+        assert target.import_jsonl(tmp_path / "seed.jsonl.gz") == 1  # k1 was already there
+        assert target.get("k1").text == "kept" and target.get("k2").text == "two"  # type: ignore[union-attr]
+    (tmp_path / "bad.jsonl").write_text('{"key": "x"}\n')
+    with TeacherCache(tmp_path / "c.sqlite") as target, pytest.raises(CacheError, match="cannot import"):
+        target.import_jsonl(tmp_path / "bad.jsonl")

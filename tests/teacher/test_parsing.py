@@ -46,10 +46,7 @@ def test_longest_option_name_wins() -> None:
     assert parse_answer(f"{REASONING}\nFinal Diagnosis: No coronary artery disease", BINARY).label == (
         "no heart disease"
     )
-    assert (
-        parse_answer(f"{REASONING}\nFinal Diagnosis: Coronary artery disease", BINARY).label
-        == "heart disease"
-    )
+    assert parse_answer(f"{REASONING}\nFinal Diagnosis: Coronary artery disease", BINARY).label == "heart disease"
 
 
 def test_last_final_diagnosis_line_counts() -> None:

@@ -14,7 +14,7 @@ from clinreason.teacher.prompts import build_messages, list_prompts, load_prompt
 def test_bundled_prompts_are_versioned_and_include_the_slots() -> None:
     prompts = {p.name: p for p in list_prompts()}
     assert {"kwon-rationalize", "diagnose", "clinragen-rationalize", "cers-reasoning"} <= set(prompts)
-    assert prompts["kwon-rationalize"].id == "kwon-rationalize@v1"
+    assert prompts["kwon-rationalize"].id == "kwon-rationalize@v2"
     assert prompts["clinragen-rationalize"].status == "slot" and prompts["cers-reasoning"].status == "slot"
 
 
@@ -24,15 +24,12 @@ def test_rationalization_prompt_layout() -> None:
     messages = build_messages(load_prompt("kwon-rationalize"), cohort, record, load_exemplars(cohort))
     assert [m["role"] for m in messages] == ["system", "user", "assistant", "user", "assistant", "user"]
     system = messages[0]["content"]
-    assert (
-        "Reference facts:" in system and "thallium" in system.lower()
-    )  # the fact sheet is in the system prompt
+    assert "Reference facts:" in system and "thallium" in system.lower()  # the fact sheet is in the system prompt
     last = messages[-1]["content"]
     assert last.startswith("This patient is a 67-year-old male.")
     assert "(A) Coronary artery disease\n(B) No coronary artery disease" in last
     assert last.endswith(
-        "The confirmed diagnosis is (A) Coronary artery disease. Explain the clinical reasoning "
-        "that leads to it."
+        "The confirmed diagnosis is (A) Coronary artery disease. Explain the clinical reasoning that leads to it."
     )
     assert messages[2]["content"].endswith("Final Diagnosis: (A) Coronary artery disease")
 
@@ -55,13 +52,8 @@ def test_diagnosis_prompt_hides_the_label() -> None:
 
 def test_dementia_prompt_uses_kwon_text_and_options(adni_csv: Path) -> None:
     cohort = load_adnimerge(adni_csv)
-    messages = build_messages(
-        load_prompt("kwon-rationalize"), cohort, cohort.get("7"), load_exemplars(cohort)
-    )
-    assert (
-        "(A) Alzheimer's Disease\n(B) Mild Cognitive Impairment\n(C) Normal Cognition"
-        in messages[-1]["content"]
-    )
+    messages = build_messages(load_prompt("kwon-rationalize"), cohort, cohort.get("7"), load_exemplars(cohort))
+    assert "(A) Alzheimer's Disease\n(B) Mild Cognitive Impairment\n(C) Normal Cognition" in messages[-1]["content"]
     assert "The confirmed diagnosis is (A) Alzheimer's Disease." in messages[-1]["content"]
     assert "Clinical Dementia Rating (CDR) measures dementia severity" in messages[0]["content"]
 
@@ -73,9 +65,7 @@ def test_slot_prompts_cannot_render_records() -> None:
 
 
 def test_custom_prompt_file(tmp_path: Path) -> None:
-    raw = yaml.safe_load(
-        (Path(__file__).parents[2] / "src/clinreason/teacher/prompts/diagnose.yaml").read_text()
-    )
+    raw = yaml.safe_load((Path(__file__).parents[2] / "src/clinreason/teacher/prompts/diagnose.yaml").read_text())
     raw.update(name="my-diagnose", version=3, user="{patient}\nOptions:\n{options}")
     path = tmp_path / "p.yaml"
     path.write_text(yaml.safe_dump(raw))
@@ -101,9 +91,7 @@ def test_exemplars_are_rendered_with_the_cohort_format() -> None:
 def test_exemplar_errors(tmp_path: Path) -> None:
     cohort = load_cohort("pima-diabetes")
     bad_label = tmp_path / "a.yaml"
-    bad_label.write_text(
-        yaml.safe_dump({"cohort": "x", "exemplars": [{"id": "e", "label": "flu", "rationale": "r"}]})
-    )
+    bad_label.write_text(yaml.safe_dump({"cohort": "x", "exemplars": [{"id": "e", "label": "flu", "rationale": "r"}]}))
     with pytest.raises(ConfigError, match="label 'flu', not one of"):
         load_exemplars(cohort, bad_label)
     bad_type = tmp_path / "b.yaml"

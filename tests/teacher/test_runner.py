@@ -30,9 +30,7 @@ def _cohort(n: int = 6) -> Cohort:
             age=50 + i,
             sex="female",
             labels=["diabetes" if i % 2 == 0 else "no diabetes"],
-            findings={
-                "glucose": Finding(name="glucose", label="glucose", value=100.0 + 20 * i, unit="mg/dL")
-            },
+            findings={"glucose": Finding(name="glucose", label="glucose", value=100.0 + 20 * i, unit="mg/dL")},
         )
         for i in range(n)
     ]
@@ -85,9 +83,7 @@ def test_kept_retried_rejected_and_failed(tmp_path: Path) -> None:
     }
     backend = ScriptedBackend(script)
     with TeacherCache(tmp_path / "c.sqlite") as cache:
-        run = run_teacher(
-            cohort, cohort.records, backend, cache, load_prompt("kwon-rationalize"), max_attempts=3
-        )
+        run = run_teacher(cohort, cohort.records, backend, cache, load_prompt("kwon-rationalize"), max_attempts=3)
     by_id = {r.record_id: r for r in run.results}
     assert [r.record_id for r in run.results] == ["p0", "p1", "p2", "p3"]
     assert (by_id["p0"].status, by_id["p0"].attempts, by_id["p0"].rationale) == ("kept", 1, RATIONALE)
@@ -180,9 +176,7 @@ def test_results_round_trip(tmp_path: Path) -> None:
     cohort = _cohort(2)
     script = {r.id: [right(r.label)] for r in cohort.records}
     with TeacherCache(tmp_path / "c.sqlite") as cache:
-        run = run_teacher(
-            cohort, cohort.records, ScriptedBackend(script), cache, load_prompt("kwon-rationalize")
-        )
+        run = run_teacher(cohort, cohort.records, ScriptedBackend(script), cache, load_prompt("kwon-rationalize"))
     path = write_results(run, tmp_path / "out" / "r.jsonl")
     assert read_results(path) == run.results
     assert '"kept": 2' in path.with_suffix(".summary.json").read_text()

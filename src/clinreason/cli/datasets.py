@@ -28,9 +28,7 @@ def datasets_list() -> None:
         labels = ", ".join(f"{label} {count}" for label, count in cohort.label_counts().items())
         table.add_row(name, str(len(cohort)), labels, cohort.source.name, cohort.source.licence)
     console.print(table)
-    console.print(
-        "Details: clinreason datasets show NAME. Your own data: a YAML column spec (docs/datasets.md)."
-    )
+    console.print("Details: clinreason datasets show NAME. Your own data: a YAML column spec (docs/datasets.md).")
 
 
 @datasets_app.command("show")

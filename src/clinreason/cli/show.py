@@ -50,9 +50,7 @@ def print_summary(summary: CohortSummary) -> None:
 
 
 def print_splits(cohort: Cohort, splits: Splits) -> None:
-    table = Table(
-        title=f"Splits (seed {splits.seed}, {'stratified' if splits.stratified else 'not stratified'})"
-    )
+    table = Table(title=f"Splits (seed {splits.seed}, {'stratified' if splits.stratified else 'not stratified'})")
     table.add_column("split")
     table.add_column("patients", justify="right")
     for label in cohort.labels:

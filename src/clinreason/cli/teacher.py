@@ -59,9 +59,7 @@ def default_cache() -> Path:
     return cache_home() / "teacher-cache.sqlite"
 
 
-def select_records(
-    cohort: Cohort, split: SplitChoice, splits_file: Path | None, seed: int
-) -> list[PatientRecord]:
+def select_records(cohort: Cohort, split: SplitChoice, splits_file: Path | None, seed: int) -> list[PatientRecord]:
     if split == "all":
         return list(cohort.records)
     splits = Splits.load(splits_file) if splits_file else make_splits(cohort, seed=seed)
@@ -69,9 +67,7 @@ def select_records(
 
 
 def print_run_summary(summary: RunSummary) -> None:
-    table = Table(
-        title=f"Teacher run: {summary.task} {summary.cohort} with {summary.teacher} ({summary.prompt})"
-    )
+    table = Table(title=f"Teacher run: {summary.task} {summary.cohort} with {summary.teacher} ({summary.prompt})")
     table.add_column("")
     table.add_column("patients", justify="right")
     rows = [
@@ -107,33 +103,23 @@ def rationalize(
         str,
         typer.Option(help="backend:model, e.g. gguf:qwen2.5-coder-1.5b, openai:gpt-4o-mini, hf:/models/x."),
     ] = "gguf:qwen2.5-coder-1.5b",
-    base_url: Annotated[
-        str | None, typer.Option(help="OpenAI-compatible server, e.g. http://host:8000/v1.")
-    ] = None,
-    api_key_env: Annotated[
-        str, typer.Option(help="Environment variable holding the API key.")
-    ] = "OPENAI_API_KEY",
-    task: Annotated[
-        TaskChoice, typer.Option(help="rationalize (gold label given) or diagnose (no label).")
-    ] = ("rationalize"),
+    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible server, e.g. http://host:8000/v1.")] = None,
+    api_key_env: Annotated[str, typer.Option(help="Environment variable holding the API key.")] = "OPENAI_API_KEY",
+    task: Annotated[TaskChoice, typer.Option(help="rationalize (gold label given) or diagnose (no label).")] = (
+        "rationalize"
+    ),
     prompt: Annotated[str | None, typer.Option(help="Prompt template name or YAML file.")] = None,
-    exemplars: Annotated[
-        Path | None, typer.Option(help="Exemplar YAML (default: bundled for the cohort).")
-    ] = None,
+    exemplars: Annotated[Path | None, typer.Option(help="Exemplar YAML (default: bundled for the cohort).")] = None,
     zero_shot: Annotated[bool, typer.Option("--zero-shot", help="Use no exemplars.")] = False,
     slots: Annotated[int, typer.Option(min=1, help="Requests in flight at once.")] = 4,
     limit: Annotated[int | None, typer.Option(min=1, help="Only the first N patients of the split.")] = None,
     max_tokens: Annotated[int, typer.Option(min=16, help="Longest answer in tokens.")] = 384,
-    temperature: Annotated[
-        float, typer.Option(min=0.0, help="Sampling temperature of the first attempt.")
-    ] = 0.0,
+    temperature: Annotated[float, typer.Option(min=0.0, help="Sampling temperature of the first attempt.")] = 0.0,
     max_attempts: Annotated[int, typer.Option(min=1, help="Tries per patient before rejecting it.")] = 3,
     timeout: Annotated[float, typer.Option(help="Seconds before a server request times out.")] = 120.0,
     cache: Annotated[Path | None, typer.Option(help="SQLite cache (default: ~/.cache/clinreason).")] = None,
     out: Annotated[Path | None, typer.Option(help="Results JSONL (default: runs/rationales/...).")] = None,
-    export_cache: Annotated[
-        Path | None, typer.Option(help="Also export every cached generation as JSONL.")
-    ] = None,
+    export_cache: Annotated[Path | None, typer.Option(help="Also export every cached generation as JSONL.")] = None,
 ) -> None:
     """Generate (and filter) teacher rationales for a cohort split; resumable and cached."""
     config = TeacherConfig.from_spec(
@@ -235,7 +221,5 @@ def teacher_list() -> None:
     for column in ("name", "version", "task", "status", "description"):
         prompts.add_column(column, overflow="fold")
     for template in list_prompts():
-        prompts.add_row(
-            template.name, str(template.version), template.task, template.status, template.description
-        )
+        prompts.add_row(template.name, str(template.version), template.task, template.status, template.description)
     console.print(prompts)

@@ -73,15 +73,41 @@ class Region:
     grade_label: str
     volume_label: str
     direction: Literal["atrophy", "enlargement"] = "atrophy"
+    aliases: tuple[str, ...] = ()
 
 
 REGIONS = [
-    Region("Hippocampus", "hippocampus", "hippocampal atrophy", "hippocampal volume"),
-    Region("Entorhinal", "entorhinal", "entorhinal atrophy", "entorhinal cortex volume"),
-    Region("Fusiform", "fusiform", "fusiform atrophy", "fusiform gyrus volume"),
-    Region("MidTemp", "middle_temporal", "middle temporal lobe atrophy", "middle temporal gyrus volume"),
-    Region("WholeBrain", "whole_brain", "overall brain atrophy", "whole-brain volume"),
-    Region("Ventricles", "ventricles", "ventricle enlargement", "ventricular volume", "enlargement"),
+    Region(
+        "Hippocampus",
+        "hippocampus",
+        "hippocampal atrophy",
+        "hippocampal volume",
+        aliases=("hippocampal", "hippocampus"),
+    ),
+    Region("Entorhinal", "entorhinal", "entorhinal atrophy", "entorhinal cortex volume", aliases=("entorhinal",)),
+    Region("Fusiform", "fusiform", "fusiform atrophy", "fusiform gyrus volume", aliases=("fusiform",)),
+    Region(
+        "MidTemp",
+        "middle_temporal",
+        "middle temporal lobe atrophy",
+        "middle temporal gyrus volume",
+        aliases=("middle temporal",),
+    ),
+    Region(
+        "WholeBrain",
+        "whole_brain",
+        "overall brain atrophy",
+        "whole-brain volume",
+        aliases=("whole-brain", "overall brain", "brain atrophy"),
+    ),
+    Region(
+        "Ventricles",
+        "ventricles",
+        "ventricle enlargement",
+        "ventricular volume",
+        "enlargement",
+        aliases=("ventricle", "ventricles", "ventricular"),
+    ),
 ]
 
 
@@ -157,9 +183,7 @@ def load_adnimerge(
             raise row.error("missing subject id", column="RID")
         if rid in subjects:
             first = subjects[rid].row.number
-            raise row.error(
-                f"duplicate patient id '{rid}': a second baseline visit (first on row {first})", "RID"
-            )
+            raise row.error(f"duplicate patient id '{rid}': a second baseline visit (first on row {first})", "RID")
         label = _diagnosis(row, dx_columns)
         if label is None:
             no_dx.add(row.number)
@@ -229,9 +253,7 @@ def _percent_icv(subject: _Subject) -> dict[str, float | None]:
     return out
 
 
-def _cn_norms(
-    subjects: dict[str, _Subject], percent: dict[str, dict[str, float | None]], source: str
-) -> AtrophyNorms:
+def _cn_norms(subjects: dict[str, _Subject], percent: dict[str, dict[str, float | None]], source: str) -> AtrophyNorms:
     regions: dict[str, RegionNorm] = {}
     for region in REGIONS:
         values = [
@@ -244,9 +266,7 @@ def _cn_norms(
                 f"{source}: cannot grade {region.column}: {len(values)} CN subject(s) with a volume and ICV; "
                 "at least 2 with different volumes are needed (or pass norms from another file)"
             )
-        regions[region.column] = RegionNorm(
-            mean=statistics.fmean(values), sd=statistics.stdev(values), n=len(values)
-        )
+        regions[region.column] = RegionNorm(mean=statistics.fmean(values), sd=statistics.stdev(values), n=len(values))
     return AtrophyNorms(regions=regions)
 
 
@@ -255,7 +275,14 @@ def _record(
 ) -> PatientRecord:
     v = subject.values
     findings: list[Finding] = [
-        Finding(name="education", label="education", value=v["PTEDUCAT"], unit="years", group="demographics"),
+        Finding(
+            name="education",
+            label="education",
+            value=v["PTEDUCAT"],
+            unit="years",
+            group="demographics",
+            aliases=("years of education",),
+        ),
         Finding(name="marital_status", label="marital status", value=subject.marital, group="demographics"),
         Finding(
             name="mmse",
@@ -264,6 +291,7 @@ def _record(
             unit="/30",
             normal=ReferenceRange(low=24, high=30),
             group="cognition",
+            aliases=("MMSE", "Mini-mental State Examination", "mini-mental"),
         ),
     ]
     if include_cdrsb:
@@ -276,9 +304,18 @@ def _record(
                 normal=ReferenceRange(low=0, high=0),
                 decimals=1,
                 group="cognition",
+                aliases=("CDR-SB", "CDR", "Clinical Dementia Rating", "sum of boxes"),
             )
         )
-    findings.append(Finding(name="apoe4", label="APOE4 alleles", value=v["APOE4"], group="genetics"))
+    findings.append(
+        Finding(
+            name="apoe4",
+            label="APOE4 alleles",
+            value=v["APOE4"],
+            group="genetics",
+            aliases=("APOE4", "APOE e4"),
+        )
+    )
     for region in REGIONS:
         share = percent[region.column]
         findings.append(
@@ -293,7 +330,13 @@ def _record(
         )
         grade: FindingValue = None if share is None else norms.grade(region, share)
         findings.append(
-            Finding(name=f"{region.key}_grade", label=region.grade_label, value=grade, group="mri_grade")
+            Finding(
+                name=f"{region.key}_grade",
+                label=region.grade_label,
+                value=grade,
+                group="mri_grade",
+                aliases=region.aliases,
+            )
         )
     return PatientRecord(
         id=subject.rid,

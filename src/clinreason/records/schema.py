@@ -55,6 +55,7 @@ class Finding(BaseModel):
     normal: ReferenceRange | None = None
     decimals: int | None = Field(default=None, ge=0, description="Digits shown after the point.")
     group: str | None = Field(default=None, description="e.g. 'cognition', 'mri_grade'.")
+    aliases: tuple[str, ...] = Field(default=(), description="Other names a rationale may use for it.")
 
     @field_validator("value")
     @classmethod
@@ -177,13 +178,9 @@ class Cohort(BaseModel):
             seen.add(record.id)
             unknown = [label for label in record.labels if label not in known]
             if unknown:
-                raise DataError(
-                    f"patient '{record.id}' has label(s) {unknown} outside the label set {self.labels}"
-                )
+                raise DataError(f"patient '{record.id}' has label(s) {unknown} outside the label set {self.labels}")
             if not self.multilabel and len(record.labels) != 1:
-                raise DataError(
-                    f"patient '{record.id}' has {len(record.labels)} labels in a single-label cohort"
-                )
+                raise DataError(f"patient '{record.id}' has {len(record.labels)} labels in a single-label cohort")
         return self
 
     def __len__(self) -> int:

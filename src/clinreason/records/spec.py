@@ -73,6 +73,7 @@ class FindingSpec(_Spec):
     )
     missing_values: list[str] = Field(default_factory=list, description="Extra codes meaning 'missing'.")
     group: str | None = None
+    aliases: list[str] = Field(default_factory=list, description="Other names (used to check rationales).")
 
     @field_validator("values", mode="before")
     @classmethod
@@ -183,7 +184,6 @@ def parse_spec(raw: dict[str, Any], origin: str = "<spec>") -> CohortSpec:
         return CohortSpec.model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in error['loc']) or '(top level)'}: {error['msg']}"
-            for error in exc.errors()
+            f"{'.'.join(str(p) for p in error['loc']) or '(top level)'}: {error['msg']}" for error in exc.errors()
         )
         raise ConfigError(f"{origin}: invalid column specification: {problems}") from exc

@@ -107,9 +107,7 @@ def _strata(keys: list[str], min_count: int = 2) -> list[str] | None:
     return merged if len(set(merged)) > 1 else None
 
 
-def _split_two(
-    ids: list[str], keys: list[str], second_fraction: float, seed: int
-) -> tuple[list[str], list[str], bool]:
+def _split_two(ids: list[str], keys: list[str], second_fraction: float, seed: int) -> tuple[list[str], list[str], bool]:
     if second_fraction <= 0:
         return ids, [], True
     if second_fraction >= 1:
@@ -124,9 +122,7 @@ def _split_two(
         return list(first), list(second), False
 
 
-def make_splits(
-    cohort: Cohort, seed: int = 0, fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)
-) -> Splits:
+def make_splits(cohort: Cohort, seed: int = 0, fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)) -> Splits:
     """Stratified by label (by label combination for multi-label cohorts); ids keep cohort order."""
     train_f, val_f, test_f = fractions
     if min(fractions) < 0 or train_f <= 0 or abs(sum(fractions) - 1.0) > 1e-6:

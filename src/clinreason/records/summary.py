@@ -44,9 +44,7 @@ def summarize(cohort: Cohort) -> CohortSummary:
                     label=finding.label,
                     kind="unknown",
                     unit=finding.unit,
-                    normal=format_range(finding.normal, finding.unit, finding.decimals)
-                    if finding.normal
-                    else None,
+                    normal=format_range(finding.normal, finding.unit, finding.decimals) if finding.normal else None,
                 )
             if finding.value is None:
                 feature.missing += 1

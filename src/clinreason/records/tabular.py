@@ -113,9 +113,7 @@ def _record(row: Row, spec: CohortSpec, record_id: str, labels: list[str]) -> Pa
         if not is_missing(raw, missing):
             code = as_code(raw)
             if spec.sex.map is not None and code not in spec.sex.map:
-                raise row.error(
-                    f"unknown sex code {code!r}; expected one of {sorted(spec.sex.map)}", spec.sex.column
-                )
+                raise row.error(f"unknown sex code {code!r}; expected one of {sorted(spec.sex.map)}", spec.sex.column)
             sex = spec.sex.map[code] if spec.sex.map is not None else code.lower()
     findings = {finding.key: _finding(row, finding, missing) for finding in spec.findings}
     notes = [
@@ -150,4 +148,5 @@ def _finding(row: Row, spec: FindingSpec, missing: list[str]) -> Finding:
         normal=spec.reference,
         decimals=spec.decimals,
         group=spec.group,
+        aliases=tuple(spec.aliases),
     )

@@ -175,15 +175,59 @@ class TeacherCache:
             yield item
 
     def export_jsonl(self, path: str | Path, cohort: str | None = None) -> int:
-        """Every generation (with its prompt) as one JSON object per line; returns the count."""
+        """Every generation (with its prompt) as one JSON object per line (gzip for .gz); returns the count."""
+        import gzip
+
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         count = 0
-        with path.open("w") as handle:
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "wt", encoding="utf-8") as handle:
             for row in self.rows(cohort):
                 handle.write(json.dumps(row, ensure_ascii=False) + "\n")
                 count += 1
         return count
+
+    def import_jsonl(self, path: str | Path) -> int:
+        """Add generations exported by `export_jsonl` (plain or .gz); keys already present are kept."""
+        import gzip
+
+        path = Path(path)
+        opener = gzip.open if path.suffix == ".gz" else open
+        rows = []
+        try:
+            with opener(path, "rt", encoding="utf-8") as handle:
+                for line in handle:
+                    if not line.strip():
+                        continue
+                    item = json.loads(line)
+                    rows.append(
+                        (
+                            item["key"],
+                            item["backend"],
+                            item["model"],
+                            item["prompt"],
+                            item.get("cohort"),
+                            item.get("record_id"),
+                            item.get("attempt"),
+                            json.dumps(item["messages"], ensure_ascii=False),
+                            json.dumps(item["sampling"]),
+                            item["text"],
+                            item.get("finish_reason"),
+                            item.get("prompt_tokens"),
+                            item.get("completion_tokens"),
+                            item.get("seconds"),
+                            item.get("created_at") or time.time(),
+                        )
+                    )
+        except (OSError, json.JSONDecodeError, KeyError) as exc:
+            raise CacheError(f"{path}: cannot import generations (line {len(rows) + 1}): {exc}") from exc
+        with self._lock:
+            before = self._db.total_changes
+            self._db.execute("BEGIN")
+            self._db.executemany("INSERT OR IGNORE INTO generations VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+            self._db.execute("COMMIT")
+            return self._db.total_changes - before
 
     def close(self) -> None:
         with self._lock:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from clinreason.errors import ConfigError
-from clinreason.teacher.backend import Sampling, TeacherBackend
+from clinreason.teacher.backend import Completion, Message, Sampling, TeacherBackend
 from clinreason.teacher.models import DEFAULT_TEACHER
 
 BackendKind = Literal["gguf", "openai", "hf"]
@@ -71,3 +72,49 @@ def make_backend(config: TeacherConfig) -> TeacherBackend:
     from clinreason.teacher.hf_backend import TransformersBackend
 
     return TransformersBackend(config.model, gguf_file=config.gguf_file)
+
+
+def backend_model_id(config: TeacherConfig) -> str:
+    """The model part of the cache key, computed without loading the model."""
+    if config.backend == "gguf":
+        from clinreason.teacher.gguf_backend import gguf_model_id
+
+        return gguf_model_id(config.model)
+    if config.backend == "hf":
+        from clinreason.teacher.hf_backend import hf_model_id
+
+        return hf_model_id(config.model, config.gguf_file)
+    return config.model
+
+
+class LazyBackend:
+    """A backend that is only built (a model loaded, a server contacted) when the cache cannot answer."""
+
+    def __init__(self, config: TeacherConfig) -> None:
+        self.config = config
+        self.kind = config.backend
+        self.model_id = backend_model_id(config)
+        self.max_concurrency = 1 if config.backend == "hf" else config.slots
+        self._backend: TeacherBackend | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def started(self) -> bool:
+        return self._backend is not None
+
+    def _get(self) -> TeacherBackend:
+        with self._lock:
+            if self._backend is None:
+                self._backend = make_backend(self.config)
+            return self._backend
+
+    def check(self) -> None:
+        self._get().check()
+
+    def chat(self, messages: list[Message], sampling: Sampling) -> Completion:
+        return self._get().chat(messages, sampling)
+
+    def close(self) -> None:
+        if self._backend is not None:
+            self._backend.close()
+            self._backend = None

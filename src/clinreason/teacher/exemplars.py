@@ -60,9 +60,7 @@ def _kind(value: FindingValue) -> str:
 
 def to_exemplar(spec: ExemplarSpec, cohort: Cohort, origin: str) -> Exemplar:
     if spec.label not in cohort.labels:
-        raise ConfigError(
-            f"{origin}: exemplar {spec.id} has label '{spec.label}', not one of {cohort.labels}"
-        )
+        raise ConfigError(f"{origin}: exemplar {spec.id} has label '{spec.label}', not one of {cohort.labels}")
     templates = {finding.name: finding for finding in representative_findings(cohort)}
     unknown = sorted(set(spec.values) - set(templates))
     if unknown:
@@ -73,9 +71,7 @@ def to_exemplar(spec: ExemplarSpec, cohort: Cohort, origin: str) -> Exemplar:
         expected = _kind(template.value)
         if value is not None and expected != "missing" and _kind(value) != expected:
             raise ConfigError(f"{origin}: exemplar {spec.id}: '{key}' should be a {expected}, got {value!r}")
-        findings[key] = template.model_copy(
-            update={"value": float(value) if _kind(value) == "number" else value}
-        )
+        findings[key] = template.model_copy(update={"value": float(value) if _kind(value) == "number" else value})
     record = PatientRecord(id=spec.id, age=spec.age, sex=spec.sex, findings=findings, labels=[spec.label])
     return Exemplar(record=record, rationale=spec.rationale.strip())
 

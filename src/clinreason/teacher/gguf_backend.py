@@ -35,7 +35,7 @@ class EmbeddedGGUFBackend:
             raise ValueError("slots must be at least 1")
         self.model = model
         self.path: Path = resolve_gguf(model)
-        self.model_id = model if model in PACKAGED_MODELS else f"{self.path.name}:{self.path.stat().st_size}"
+        self.model_id = gguf_model_id(model, self.path)
         self.max_concurrency = slots
         self.context_per_slot = context_per_slot
         self.threads = threads or os.cpu_count() or 1
@@ -104,14 +104,20 @@ class EmbeddedGGUFBackend:
             self._server = None
 
 
+def gguf_model_id(model: str, path: Path | None = None) -> str:
+    """Packaged models are named (their hash is pinned); a user's file by name and size."""
+    if model in PACKAGED_MODELS:
+        return model
+    path = path or resolve_gguf(model)
+    return f"{path.name}:{path.stat().st_size}"
+
+
 def _completion(response: dict[str, Any], seconds: float) -> Completion:
     try:
         choice = response["choices"][0]
         text = choice["message"]["content"] or ""
     except (KeyError, IndexError, TypeError) as exc:
-        raise BackendError(
-            f"malformed completion (no choices[0].message.content): {str(response)[:200]}"
-        ) from exc
+        raise BackendError(f"malformed completion (no choices[0].message.content): {str(response)[:200]}") from exc
     usage = response.get("usage") or {}
     return Completion(
         text=text,

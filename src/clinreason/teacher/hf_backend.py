@@ -16,6 +16,10 @@ from clinreason.teacher.backend import BackendError, Completion, Message, Sampli
 log = logging.getLogger(__name__)
 
 
+def hf_model_id(model: str, gguf_file: str | None = None) -> str:
+    return f"{model}/{gguf_file}" if gguf_file else model
+
+
 class TransformersBackend:
     kind = "hf"
     max_concurrency = 1
@@ -31,7 +35,7 @@ class TransformersBackend:
     ) -> None:
         """`model` is a folder or hub id; pass `model_obj`/`tokenizer` to use objects already loaded."""
         self.model = model
-        self.model_id = f"{model}/{gguf_file}" if gguf_file else model
+        self.model_id = hf_model_id(model, gguf_file)
         self.gguf_file = gguf_file
         self.device = device
         self._model = model_obj
@@ -47,16 +51,10 @@ class TransformersBackend:
                 raise TeacherUnavailable("the transformers backend needs torch and transformers") from exc
             device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
             try:
-                self._tokenizer = self._tokenizer or AutoTokenizer.from_pretrained(
-                    self.model, gguf_file=self.gguf_file
-                )
-                self._model = AutoModelForCausalLM.from_pretrained(self.model, gguf_file=self.gguf_file).to(
-                    device
-                )
+                self._tokenizer = self._tokenizer or AutoTokenizer.from_pretrained(self.model, gguf_file=self.gguf_file)
+                self._model = AutoModelForCausalLM.from_pretrained(self.model, gguf_file=self.gguf_file).to(device)
             except (OSError, ValueError) as exc:
-                raise TeacherUnavailable(
-                    f"could not load the transformers model '{self.model}': {exc}"
-                ) from exc
+                raise TeacherUnavailable(f"could not load the transformers model '{self.model}': {exc}") from exc
             self._model.eval()
         return self._model, self._tokenizer
 

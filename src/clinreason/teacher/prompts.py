@@ -56,9 +56,7 @@ class PromptTemplate(BaseModel):
 def _bundled() -> dict[str, str]:
     folder = resources.files("clinreason.teacher").joinpath("prompts")
     return {
-        item.name.removesuffix(".yaml"): item.read_text()
-        for item in folder.iterdir()
-        if item.name.endswith(".yaml")
+        item.name.removesuffix(".yaml"): item.read_text() for item in folder.iterdir() if item.name.endswith(".yaml")
     }
 
 
@@ -75,9 +73,7 @@ def load_prompt(name_or_path: str) -> PromptTemplate:
     else:
         path = Path(name_or_path)
         if not path.is_file():
-            raise ConfigError(
-                f"unknown prompt '{name_or_path}'; bundled prompts: {', '.join(sorted(bundled))}"
-            )
+            raise ConfigError(f"unknown prompt '{name_or_path}'; bundled prompts: {', '.join(sorted(bundled))}")
         text, origin = path.read_text(), str(path)
     try:
         return PromptTemplate.model_validate(yaml.safe_load(text))
@@ -88,9 +84,7 @@ def load_prompt(name_or_path: str) -> PromptTemplate:
 def options(cohort: Cohort) -> list[tuple[str, str, str]]:
     """(letter, label, text shown) for each label, in the cohort's label order."""
     if len(cohort.labels) > len(LETTERS):
-        raise ConfigError(
-            f"cohort {cohort.name} has {len(cohort.labels)} labels; options go up to {len(LETTERS)}"
-        )
+        raise ConfigError(f"cohort {cohort.name} has {len(cohort.labels)} labels; options go up to {len(LETTERS)}")
     return [(LETTERS[i], label, cohort.describe_label(label)) for i, label in enumerate(cohort.labels)]
 
 
@@ -127,9 +121,7 @@ def build_messages(
     if template.task == "rationalize" and len(record.labels) != 1:
         raise ConfigError(f"rationalization needs one gold label; patient {record.id} has {record.labels}")
     sheet = fact_sheet(cohort) if sheet is None else sheet
-    messages: list[Message] = [
-        {"role": "system", "content": template.fill("system", fact_sheet=sheet or "(none)")}
-    ]
+    messages: list[Message] = [{"role": "system", "content": template.fill("system", fact_sheet=sheet or "(none)")}]
     for exemplar in exemplars:
         letter, shown = _letter(cohort, exemplar.label)
         messages.append({"role": "user", "content": _user(template, cohort, exemplar.record, exemplar.label)})

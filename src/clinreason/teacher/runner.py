@@ -36,9 +36,7 @@ class TeacherResult(BaseModel):
     record_id: str
     gold: list[str]
     task: Literal["rationalize", "diagnose"]
-    status: Status = Field(
-        description="kept: usable answer; rejected: never agreed or parsed; failed: call error"
-    )
+    status: Status = Field(description="kept: usable answer; rejected: never agreed or parsed; failed: call error")
     rationale: str | None = None
     stated: str | None = Field(default=None, description="The diagnosis the teacher stated.")
     attempts: int = 0
@@ -182,9 +180,7 @@ def run_teacher(
             parsed = parse_answer(completion.text, choices)
             if task == "rationalize":
                 agrees = parsed.label is not None and parsed.label == record.labels[0]
-                problem = parsed.problem or (
-                    None if agrees else f"stated '{parsed.label}', gold '{record.labels[0]}'"
-                )
+                problem = parsed.problem or (None if agrees else f"stated '{parsed.label}', gold '{record.labels[0]}'")
             else:
                 problem = parsed.problem
             if problem is None:

@@ -1,0 +1,265 @@
+"""Check the factual claims of a rationale against the patient's record.
+
+A rationale can state the right diagnosis for the wrong reasons ("no ST depression (2.3 mm)").
+Each clause is scanned for mentions of the record's findings (by label, key or alias). A number
+that follows a mention is a claim about that finding's value; a status word after it (high /
+normal / low) is a claim about its status; a category named next to it (e.g. "Severe hippocampal
+atrophy", "thallium ... reversible defect") is a claim about its category; "74-year-old" is a claim
+about age. Numbers with a clinical unit that belong to no finding and are not reference values
+(ranges, cut-offs, fact-sheet numbers) are claims the record does not support.
+
+verified-claim rate = supported / (supported + wrong + unsupported). It is a heuristic: it cannot
+read negation ("no ST depression") or reasoning, and it only sees what is phrased near a finding's
+name. Its value is in comparing models on the same patients, not as an absolute truth score.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+from clinreason.records.schema import Cohort, Finding, PatientRecord
+
+Verdict = Literal["supported", "wrong", "unsupported"]
+ClaimKind = Literal["value", "status", "category", "age"]
+
+NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?![\w.]*\d)")
+AGE = re.compile(r"(\d+(?:\.\d+)?)[- ]year[- ]old")
+CLAUSE = re.compile(r"(?<=[.;!?])\s+|\n+")
+REFERENCE_CUES = (
+    "reference",
+    "range",
+    "cut-off",
+    "cutoff",
+    "limit",
+    "below",
+    "above",
+    "less than",
+    "more than",
+    "at least",
+    "up to",
+    "or more",
+    "than",
+    "threshold",
+    "between",
+    "criterion",
+    "criteria",
+    "about",
+    "approximately",
+    "over",
+    "under",
+    "exceeds",
+    "exceed",
+)
+STATUS_WORDS: dict[str, tuple[str, ...]] = {
+    "high": (
+        "high",
+        "elevated",
+        "raised",
+        "increased",
+        "above normal",
+        "above the normal",
+        "above the reference",
+    ),
+    "low": ("low", "decreased", "reduced", "below normal", "below the normal", "below the reference"),
+    "normal": ("normal", "within the normal", "within normal", "unremarkable"),
+}
+CLINICAL_UNITS = ("mg/dl", "mm hg", "mmhg", "beats/min", "bpm", "kg/m2", "mmol/l", "mm", "/30", "/18", "/10")
+ATTRIBUTION_WINDOW = 60  # characters between a finding's name and a number that belongs to it
+
+
+@dataclass(frozen=True)
+class Claim:
+    kind: ClaimKind
+    finding: str | None
+    stated: str
+    actual: str | None
+    verdict: Verdict
+    text: str
+
+
+@dataclass
+class ClaimReport:
+    claims: list[Claim] = field(default_factory=list)
+
+    def count(self, verdict: Verdict) -> int:
+        return sum(1 for claim in self.claims if claim.verdict == verdict)
+
+    @property
+    def checked(self) -> int:
+        return len(self.claims)
+
+    @property
+    def hallucinated(self) -> int:
+        return self.count("wrong") + self.count("unsupported")
+
+    @property
+    def rate(self) -> float | None:
+        """Verified-claim rate; None when the rationale makes no checkable claim."""
+        return self.count("supported") / self.checked if self.checked else None
+
+
+def names_of(finding: Finding) -> list[str]:
+    """Lower-case names a rationale may use for a finding, longest first."""
+    label = re.sub(r"\s*\(.*?\)", "", finding.label)
+    names = {label, finding.name.replace("_", " "), *finding.aliases}
+    return sorted({n.lower().strip() for n in names if len(n.strip()) >= 2}, key=len, reverse=True)
+
+
+def equal(stated: float, actual: float, decimals: int | None = None) -> bool:
+    """Equal up to the precision the record shows (or the precision the rationale used)."""
+    if abs(stated - actual) < 1e-9:
+        return True
+    places = decimals if decimals is not None else _places(actual)
+    return abs(stated - actual) <= 0.5 * 10 ** (-places) + 1e-9 or abs(round(actual, _places(stated)) - stated) < 1e-9
+
+
+def _places(value: float) -> int:
+    text = f"{value:.6g}"
+    return len(text.split(".")[1]) if "." in text and "e" not in text else 0
+
+
+@dataclass(frozen=True)
+class _Mention:
+    start: int
+    end: int
+    finding: Finding
+
+
+def _mentions(clause: str, findings: list[Finding]) -> list[_Mention]:
+    """Non-overlapping mentions; where names overlap the longer one wins."""
+    found: list[_Mention] = []
+    for finding in findings:
+        for name in names_of(finding):
+            for match in re.finditer(rf"(?<![a-z0-9]){re.escape(name)}(?![a-z0-9])", clause):
+                found.append(_Mention(match.start(), match.end(), finding))
+    found.sort(key=lambda m: (m.start, -(m.end - m.start)))
+    chosen: list[_Mention] = []
+    for mention in found:
+        if chosen and mention.start < chosen[-1].end:
+            continue
+        chosen.append(mention)
+    return chosen
+
+
+def _status_in(text: str) -> str | None:
+    found = {s for s, words in STATUS_WORDS.items() if any(re.search(rf"\b{re.escape(w)}\b", text) for w in words)}
+    for status in ("high", "low"):
+        if found == {"normal", status} and re.search(
+            rf"{'above' if status == 'high' else 'below'} (the )?normal", text
+        ):
+            return status
+    return found.pop() if len(found) == 1 else None
+
+
+def check_claims(
+    rationale: str,
+    record: PatientRecord,
+    *,
+    categories: dict[str, set[str]] | None = None,
+    reference_text: str = "",
+) -> ClaimReport:
+    """Claims of `rationale` about `record`. `categories` lists each categorical finding's possible values
+    (see `cohort_categories`); numbers in `reference_text` (the fact sheet) count as reference values."""
+    categories = categories or {}
+    findings = list(record.findings.values())
+    reference = {float(n) for n in NUMBER.findall(reference_text.lower())}
+    for finding in findings:
+        if finding.normal is not None:
+            reference.update(v for v in (finding.normal.low, finding.normal.high) if v is not None)
+    report = ClaimReport()
+    for raw in CLAUSE.split(rationale):
+        clause = raw.strip().lower()
+        if clause:
+            _check_clause(clause, raw.strip(), record, findings, categories, reference, report)
+    return report
+
+
+def _check_clause(
+    clause: str,
+    raw: str,
+    record: PatientRecord,
+    findings: list[Finding],
+    categories: dict[str, set[str]],
+    reference: set[float],
+    report: ClaimReport,
+) -> None:
+    seen: set[tuple[str, str]] = set()
+
+    def add(kind: ClaimKind, finding: Finding | None, stated: str, actual: str | None, verdict: Verdict) -> None:
+        key = (kind, finding.name if finding else stated)
+        if key not in seen:
+            seen.add(key)
+            report.claims.append(Claim(kind, finding.name if finding else None, stated, actual, verdict, raw))
+
+    age_spans = []
+    for match in AGE.finditer(clause):
+        age_spans.append((match.start(1), match.end(1)))
+        if record.age is not None:
+            add(
+                "age",
+                None,
+                match.group(1),
+                f"{record.age:g}",
+                "supported" if equal(float(match.group(1)), record.age, 1) else "wrong",
+            )
+    mentions = _mentions(clause, findings)
+    for index, mention in enumerate(mentions):
+        finding = mention.finding
+        window_end = mentions[index + 1].start if index + 1 < len(mentions) else len(clause)
+        after = clause[mention.end : min(window_end, mention.end + ATTRIBUTION_WINDOW)]
+        if isinstance(finding.value, str) and finding.name in categories:
+            before = clause[max(0, mention.start - 20) : mention.start]
+            named = [
+                c
+                for c in categories[finding.name]
+                if re.search(rf"(?<![a-z]){re.escape(c.lower())}(?![a-z])", before + " | " + after)
+            ]
+            if named:
+                stated = max(named, key=len)
+                verdict: Verdict = "supported" if stated.lower() == finding.value.lower() else "wrong"
+                add("category", finding, stated, finding.value, verdict)
+        elif isinstance(finding.value, float) and not isinstance(finding.value, bool):
+            status = _status_in(after[:45])
+            if status is not None and finding.status is not None:
+                add(
+                    "status",
+                    finding,
+                    status,
+                    finding.status,
+                    "supported" if status == finding.status else "wrong",
+                )
+    for match in NUMBER.finditer(clause):
+        position, stated = match.start(), float(match.group(0))
+        if any(s <= position < e for s, e in age_spans) or any(m.start <= position < m.end for m in mentions):
+            continue
+        if clause[max(0, position - 1) : position] == "/" or re.search(r"\d\s+(?:out\s+)?of\s+$", clause[:position]):
+            continue  # a scale: "22/30", "2 of 3"
+        owner = next((m for m in reversed(mentions) if m.end <= position), None)
+        close = owner is not None and position - owner.end <= ATTRIBUTION_WINDOW
+        before = clause[max(0, position - 20) : position]
+        cue = any(c in before for c in REFERENCE_CUES)
+        if close and owner is not None and isinstance(owner.finding.value, float):
+            finding = owner.finding
+            if equal(stated, finding.value, finding.decimals):
+                add("value", finding, match.group(0), f"{finding.value:g}", "supported")
+            elif not cue and stated not in reference:
+                add("value", finding, match.group(0), f"{finding.value:g}", "wrong")
+            continue
+        unit = clause[match.end() : match.end() + 10].strip()
+        if not unit.startswith(CLINICAL_UNITS) or cue or stated in reference:
+            continue
+        if any(isinstance(f.value, float) and equal(stated, f.value, f.decimals) for f in findings):
+            continue  # the patient's own value, phrased without the finding's name
+        add("value", None, f"{match.group(0)} {unit.split()[0]}", None, "unsupported")
+
+
+def cohort_categories(cohort: Cohort) -> dict[str, set[str]]:
+    """Every value each categorical finding takes in the cohort."""
+    values: dict[str, set[str]] = {}
+    for record in cohort.records:
+        for key, finding in record.findings.items():
+            if isinstance(finding.value, str):
+                values.setdefault(key, set()).add(finding.value)
+    return values

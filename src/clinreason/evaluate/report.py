@@ -1,0 +1,285 @@
+"""A self-contained report.html: metrics tables, confusion matrices, calibration and training curves,
+and a few patients with their rationales' claims highlighted (plots are embedded PNGs; no network)."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from clinreason.evaluate.claims import check_claims
+from clinreason.evaluate.summary import ModelMetrics
+from clinreason.records.schema import Cohort, PatientRecord
+from clinreason.records.text import record_to_text
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1100px;color:#222;
+line-height:1.45;padding:0 1rem}
+h1{margin-bottom:.2rem}h2{border-bottom:1px solid #ddd;padding-bottom:.2rem;margin-top:2rem}
+table{border-collapse:collapse;margin:.6rem 0;font-size:.92rem}td,th{border:1px solid #ccc;padding:.3rem .55rem;
+text-align:right}th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
+.muted{color:#666;font-size:.9rem}pre{background:#f7f7f7;padding:.6rem;white-space:pre-wrap;font-size:.85rem}
+.patient{border:1px solid #ddd;border-radius:6px;padding:.6rem 1rem;margin:1rem 0}
+mark.supported{background:#c9f0c9}mark.wrong{background:#f7b7b7}mark.unsupported{background:#fbdca8}
+.rationale{white-space:pre-wrap;font-size:.9rem;background:#fafafa;padding:.5rem;border-left:3px solid #bbb}
+img{max-width:100%}.grid{display:flex;flex-wrap:wrap;gap:1rem}
+"""
+
+
+@dataclass
+class ReportInput:
+    title: str
+    cohort: Cohort
+    split: str
+    metrics: Mapping[str, ModelMetrics]
+    summary_lines: Sequence[str] = ()
+    teacher_lines: Sequence[str] = ()
+    histories: Mapping[str, Sequence[Any]] = field(default_factory=dict)  # name -> EvalPoint list
+    patients: Sequence[PatientRecord] = ()
+    rationales: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # model -> id -> rationale
+    predictions: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # model -> id -> label
+    categories: dict[str, set[str]] | None = None
+    reference_text: str = ""
+    notes: Sequence[str] = ()
+
+
+def _png(figure: Any) -> str:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(figure)
+    return f'<img alt="plot" src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}">'
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def _ci(metrics: ModelMetrics, name: str) -> str:
+    interval = getattr(metrics, f"{name}_ci")
+    value = getattr(metrics.diagnosis, name)
+    if interval is None:
+        return _fmt(value)
+    return f"{value:.3f} <span class=muted>[{interval.low:.3f}, {interval.high:.3f}]</span>"
+
+
+def diagnosis_table(metrics: Mapping[str, ModelMetrics]) -> str:
+    rows = [
+        "<tr><th>model</th><th>kind</th><th>accuracy [95% CI]</th><th>macro-F1 [95% CI]</th><th>AUROC</th>"
+        "<th>ECE</th><th>no answer</th></tr>"
+    ]
+    for name, m in metrics.items():
+        d = m.diagnosis
+        rows.append(
+            f"<tr><td>{html.escape(name)}</td><td>{m.kind}</td><td>{_ci(m, 'accuracy')}</td>"
+            f"<td>{_ci(m, 'macro_f1')}</td><td>{_fmt(d.auroc)}</td><td>{_fmt(d.ece)}</td>"
+            f"<td>{d.no_answer}</td></tr>"
+        )
+    return "<table>" + "".join(rows) + "</table>"
+
+
+def per_class_table(metrics: Mapping[str, ModelMetrics], labels: Sequence[str]) -> str:
+    head = "".join(f"<th>F1 {html.escape(label)}</th>" for label in labels)
+    rows = [f"<tr><th>model</th>{head}</tr>"]
+    for name, m in metrics.items():
+        cells = "".join(f"<td>{_fmt(m.diagnosis.per_class_f1.get(label))}</td>" for label in labels)
+        rows.append(f"<tr><td>{html.escape(name)}</td>{cells}</tr>")
+    return "<table>" + "".join(rows) + "</table>"
+
+
+def rationale_table(metrics: Mapping[str, ModelMetrics]) -> str:
+    rows = [
+        "<tr><th>model</th><th>rationales</th><th>label consistency</th><th>verified-claim rate</th>"
+        "<th>hallucinated claims / rationale</th><th>ROUGE-L</th><th>BLEU</th><th>BERTScore F1 (rescaled)</th>"
+        "<th>words</th></tr>"
+    ]
+    for name, m in metrics.items():
+        r = m.rationale
+        if r is None:
+            continue
+        t = r.text
+        rows.append(
+            f"<tr><td>{html.escape(name)}</td><td>{r.n}</td><td>{_fmt(r.label_consistency)}</td>"
+            f"<td>{_fmt(r.verified_claim_rate)} <span class=muted>({r.claims_supported}/{r.claims_checked})</span></td>"
+            f"<td>{_fmt(r.hallucinations_per_rationale, 2)}</td><td>{_fmt(t.rouge_l if t else None)}</td>"
+            f"<td>{_fmt(t.bleu if t else None, 1)}</td><td>{_fmt(t.bertscore_f1_rescaled if t else None)}</td>"
+            f"<td>{_fmt(r.mean_words, 0)}</td></tr>"
+        )
+    return "<table>" + "".join(rows) + "</table>" if len(rows) > 1 else "<p class=muted>No rationales.</p>"
+
+
+def confusion_plot(metrics: Mapping[str, ModelMetrics], labels: Sequence[str]) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    items = list(metrics.items())
+    figure, axes = plt.subplots(1, len(items), figsize=(3.1 * len(items), 3.0), squeeze=False)
+    for axis, (name, m) in zip(axes[0], items, strict=True):
+        matrix = m.diagnosis.confusion_matrix
+        axis.imshow(matrix, cmap="Blues")
+        for i, row in enumerate(matrix):
+            for j, value in enumerate(row):
+                axis.text(j, i, str(value), ha="center", va="center", fontsize=9)
+        axis.set_xticks(range(len(labels)), [label[:14] for label in labels], rotation=30, fontsize=7)
+        axis.set_yticks(range(len(labels)), [label[:14] for label in labels], fontsize=7)
+        axis.set_title(name, fontsize=8)
+        axis.set_xlabel("predicted", fontsize=7)
+    axes[0][0].set_ylabel("gold", fontsize=7)
+    return _png(figure)
+
+
+def calibration_plot(metrics: Mapping[str, ModelMetrics]) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(4.6, 4.2))
+    axis.plot([0, 1], [0, 1], "--", color="grey", linewidth=1, label="perfect calibration")
+    for name, m in metrics.items():
+        bins = [b for b in m.diagnosis.reliability if b.count]
+        if bins:
+            axis.plot(
+                [b.confidence for b in bins],
+                [b.accuracy for b in bins],
+                "o-",
+                markersize=3,
+                label=f"{name} (ECE {m.diagnosis.ece:.3f})",
+            )
+    axis.set_xlabel("confidence (top-class probability)")
+    axis.set_ylabel("accuracy")
+    axis.set_xlim(0, 1)
+    axis.set_ylim(0, 1.02)
+    axis.legend(fontsize=6, loc="lower right")
+    return _png(figure)
+
+
+def training_plot(histories: Mapping[str, Sequence[Any]]) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(5.2, 3.4))
+    for name, points in histories.items():
+        steps = [p.step for p in points if p.val_loss is not None]
+        if steps:
+            axis.plot(
+                steps,
+                [p.val_loss for p in points if p.val_loss is not None],
+                "o-",
+                markersize=3,
+                label=f"{name} validation",
+            )
+        train_steps = [p.step for p in points if p.train_loss is not None]
+        if train_steps:
+            axis.plot(
+                train_steps,
+                [p.train_loss for p in points if p.train_loss is not None],
+                ":",
+                label=f"{name} train",
+            )
+    axis.set_xlabel("optimizer step")
+    axis.set_ylabel("loss")
+    axis.legend(fontsize=7)
+    return _png(figure)
+
+
+def highlight(
+    rationale: str, record: PatientRecord, categories: dict[str, set[str]] | None, reference_text: str
+) -> str:
+    """The rationale with each checked claim marked supported (green), wrong (red) or unsupported (orange)."""
+    report = check_claims(rationale, record, categories=categories, reference_text=reference_text)
+    spans: list[tuple[int, int, str, str]] = []
+    lowered = rationale.lower()
+    for claim in report.claims:
+        clause_at = rationale.find(claim.text)
+        if clause_at < 0:
+            continue
+        at = lowered.find(claim.stated.lower(), clause_at, clause_at + len(claim.text))
+        if at < 0:
+            continue
+        tip = f"{claim.kind} of {claim.finding or 'no recorded finding'}: stated {claim.stated}, record {claim.actual}"
+        spans.append((at, at + len(claim.stated), claim.verdict, tip))
+    spans.sort()
+    out, cursor = [], 0
+    for start, end, verdict, tip in spans:
+        if start < cursor:
+            continue
+        out.append(html.escape(rationale[cursor:start]))
+        out.append(f'<mark class="{verdict}" title="{html.escape(tip)}">{html.escape(rationale[start:end])}</mark>')
+        cursor = end
+    out.append(html.escape(rationale[cursor:]))
+    return "".join(out)
+
+
+def render_report(data: ReportInput) -> str:
+    labels = data.cohort.labels
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(data.title)}</title>",
+        f"<style>{CSS}</style></head><body>",
+        f"<h1>{html.escape(data.title)}</h1>",
+    ]
+    source = data.cohort.source
+    parts.append(
+        f"<p class=muted>{html.escape(data.cohort.title)} — {html.escape(source.name)}. "
+        f"Licence: {html.escape(source.licence)}. {html.escape(source.citation)}</p>"
+    )
+    if data.summary_lines:
+        parts.append("<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in data.summary_lines) + "</ul>")
+    parts.append(f"<h2>Diagnosis on the {html.escape(data.split)} split</h2>")
+    parts.append(diagnosis_table(data.metrics))
+    parts.append(per_class_table(data.metrics, labels))
+    parts.append("<div class=grid>" + confusion_plot(data.metrics, labels) + "</div>")
+    with_probs = {n: m for n, m in data.metrics.items() if m.diagnosis.ece is not None}
+    if with_probs:
+        parts.append(
+            "<h2>Calibration</h2><p class=muted>Top-class probability against accuracy, 10 equal-width "
+            "bins; ECE is the bin-weighted gap.</p>" + calibration_plot(with_probs)
+        )
+    parts.append(
+        "<h2>Rationales</h2><p class=muted>Against the teacher's rationales for the same patients. "
+        "Label consistency: the rationale's stated diagnosis equals the model's prediction. Verified-claim "
+        "rate: claims about the patient's values, statuses and categories that match the record.</p>"
+    )
+    parts.append(rationale_table(data.metrics))
+    if data.teacher_lines:
+        parts.append(
+            "<h2>Teacher</h2><ul>" + "".join(f"<li>{html.escape(t)}</li>" for t in data.teacher_lines) + "</ul>"
+        )
+    if data.histories:
+        parts.append("<h2>Training</h2>" + training_plot(data.histories))
+    if data.patients:
+        parts.append(
+            "<h2>Patients</h2><p class=muted>Claims: <mark class=supported>supported</mark> "
+            "<mark class=wrong>wrong</mark> <mark class=unsupported>not in the record</mark> "
+            "(hover for details).</p>"
+        )
+        for record in data.patients:
+            parts.append(
+                f"<div class=patient><b>Patient {html.escape(record.id)}</b> — gold: "
+                f"<b>{html.escape(', '.join(record.labels))}</b>"
+                f"<pre>{html.escape(record_to_text(record, data.cohort.text_style))}</pre>"
+            )
+            for model, predictions in data.predictions.items():
+                if record.id not in predictions:
+                    continue
+                parts.append(f"<p><b>{html.escape(model)}</b>: {html.escape(predictions[record.id])}</p>")
+                rationale = data.rationales.get(model, {}).get(record.id)
+                if rationale:
+                    parts.append(
+                        "<div class=rationale>"
+                        + highlight(rationale, record, data.categories, data.reference_text)
+                        + "</div>"
+                    )
+            parts.append("</div>")
+    if data.notes:
+        parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in data.notes) + "</ul>")
+    parts.append("</body></html>")
+    return "\n".join(parts)

@@ -1,0 +1,115 @@
+"""One YAML file describes a whole run: data, teacher, students, evaluation.
+
+Every field has a default, so `{}` is a valid config (the demo); a typo or a wrong type is reported
+with the field's path, e.g. "student.train.learning_rate: Input should be greater than 0".
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from clinreason.errors import ConfigError
+from clinreason.student.data import Objective
+from clinreason.student.model import DEFAULT_STUDENT
+from clinreason.student.train import TrainConfig
+from clinreason.teacher.config import TeacherConfig
+
+SplitName = Literal["train", "validation", "test"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataSettings(_Section):
+    cohort: str = Field(default="pima-diabetes", description="Bundled cohort, YAML column spec or ADNIMERGE.csv.")
+    seed: int = 0
+    fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)
+    splits: Path | None = Field(default=None, description="A saved splits file to use instead of making one.")
+    train_limit: int | None = Field(default=None, ge=1, description="Use only the first N training patients.")
+
+
+class TeacherSettings(TeacherConfig):
+    exemplars: Path | None = None
+    zero_shot: bool = False
+    prompt: str = "kwon-rationalize"
+    diagnose_prompt: str = "diagnose"
+    use_seed: bool = Field(
+        default=True,
+        description="Import the generations shipped with clinreason for bundled cohorts into the cache first "
+        "(made by this same teacher and prompt; only identical requests are reused).",
+    )
+    cache: Path | None = Field(default=None, description="SQLite cache (default: ~/.cache/clinreason).")
+
+
+class StudentSettings(_Section):
+    model: str = Field(default=DEFAULT_STUDENT, description="Packaged name, folder or hub id.")
+    objectives: list[Objective] = Field(default_factory=lambda: ["rationale_then_label", "label"])
+    train: TrainConfig = Field(default_factory=TrainConfig)
+
+    @field_validator("objectives")
+    @classmethod
+    def _unique(cls, value: list[Objective]) -> list[Objective]:
+        if len(set(value)) != len(value) or not value:
+            raise ValueError(f"objectives must be a non-empty list without repeats, got {value}")
+        return value
+
+
+class EvaluationSettings(_Section):
+    split: SplitName = "test"
+    max_new_tokens: int = Field(default=256, ge=8)
+    batch_size: int = Field(default=8, ge=1)
+    baselines: bool = True
+    teacher_accuracy: bool = Field(default=True, description="Run the teacher without the label on the test split.")
+    teacher_references: bool = Field(
+        default=True, description="Rationalize the test split too, as references for ROUGE/BLEU/BERTScore."
+    )
+    bertscore: bool = True
+    bootstrap: int = Field(default=1000, ge=0, description="Resamples for 95% confidence intervals (0: none).")
+    report_patients: int = Field(default=4, ge=0)
+
+
+class RunConfig(_Section):
+    name: str = "run"
+    out: Path | None = Field(default=None, description="Run folder (default: runs/<name>).")
+    data: DataSettings = Field(default_factory=DataSettings)
+    teacher: TeacherSettings = Field(default_factory=TeacherSettings)
+    student: StudentSettings = Field(default_factory=StudentSettings)
+    evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
+
+    @property
+    def folder(self) -> Path:
+        return self.out or Path("runs") / self.name
+
+
+def parse_run_config(raw: object, origin: str = "<config>") -> RunConfig:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{origin}: a run config is a mapping with sections data, teacher, student, evaluation")
+    try:
+        return RunConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in error['loc']) or '(top level)'}: {error['msg']}" for error in exc.errors()
+        )
+        raise ConfigError(f"{origin}: invalid run config: {problems}") from exc
+
+
+def load_run_config(path: str | Path) -> RunConfig:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: run config not found")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    return parse_run_config(raw, str(path))
+
+
+def dump_run_config(config: RunConfig) -> str:
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)

@@ -1,0 +1,195 @@
+"""Student predictions: a diagnosis with class probabilities, and a rationale where the objective has one.
+
+Probabilities come from the model's scores of the option letters after "Final Diagnosis: (" (for
+`rationale_then_label`, after the rationale the student generated), normalised over the options, so
+AUROC and calibration can be measured on generative students too.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from clinreason.errors import ClinreasonError
+from clinreason.records.schema import Cohort, PatientRecord
+from clinreason.student.data import FINAL, Objective, prompt_ids, student_prompt
+from clinreason.student.model import Student, load_student, prepare
+from clinreason.teacher.parsing import parse_answer
+from clinreason.teacher.prompts import options
+
+
+class Prediction(BaseModel):
+    record_id: str
+    gold: list[str]
+    probabilities: dict[str, float]
+    predicted: str
+    rationale: str | None = None
+    stated: str | None = None
+    text: str | None = None
+
+
+def load_checkpoint(folder: str | Path, *, device: str | None = None) -> tuple[Student, dict[str, Any]]:
+    """A checkpoint written by training (`best/`): full weights or a LoRA adapter on its base model."""
+    folder = Path(folder)
+    meta_file = folder / "student.json"
+    if not meta_file.is_file():
+        raise ClinreasonError(f"{folder}: not a clinreason student checkpoint (no student.json)")
+    try:
+        meta = json.loads(meta_file.read_text())
+    except json.JSONDecodeError as exc:
+        raise ClinreasonError(f"{meta_file}: corrupt checkpoint metadata: {exc}") from exc
+    if meta.get("lora"):
+        from peft import PeftModel
+        from transformers import AutoTokenizer
+
+        base = load_student(meta["base"], device=device)
+        try:
+            model = PeftModel.from_pretrained(base.model, str(folder))
+        except (OSError, ValueError) as exc:
+            raise ClinreasonError(f"{folder}: corrupt LoRA checkpoint: {exc}") from exc
+        student = prepare(model, AutoTokenizer.from_pretrained(str(folder)), name=meta["base"], device=device)
+    else:
+        student = load_student(folder, device=device)
+        student.name = meta.get("base", str(folder))
+    student.model.eval()
+    return student, meta
+
+
+def _sequences(student: Student, prompt: str, prefix: str, letters: Sequence[str]) -> tuple[list[int], list[list[int]]]:
+    """Encoder/prompt ids, and for each option the answer tokens `prefix(X)`."""
+    tokenizer = student.tokenizer
+    start = prompt_ids(tokenizer, prompt, student.kind)
+    answers = [list(tokenizer(f"{prefix}({letter})", add_special_tokens=False)["input_ids"]) for letter in letters]
+    return start, answers
+
+
+def option_probabilities(student: Student, prompt: str, prefix: str, letters: Sequence[str]) -> list[float]:
+    """P(option) from the summed log-probabilities of the tokens where the options' answers differ."""
+    import torch
+
+    start, answers = _sequences(student, prompt, prefix, letters)
+    common = 0
+    while all(len(a) > common for a in answers) and len({a[common] for a in answers}) == 1:
+        common += 1
+    model, device = student.model, student.device
+    pad = student.tokenizer.pad_token_id
+    with torch.inference_mode():
+        if student.kind == "seq2seq":
+            width = max(len(a) for a in answers)
+            encoder = torch.tensor([start] * len(answers), device=device)
+            labels = torch.tensor([a + [-100] * (width - len(a)) for a in answers], device=device)
+            logits = model(input_ids=encoder, labels=labels).logits
+            offsets = [0] * len(answers)
+        else:
+            rows = [start + a for a in answers]
+            width = max(len(r) for r in rows)
+            ids = torch.tensor([r + [pad] * (width - len(r)) for r in rows], device=device)
+            mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows], device=device)
+            logits = model(input_ids=ids, attention_mask=mask).logits
+            offsets = [len(start)] * len(answers)
+        logprobs = torch.log_softmax(logits.float(), dim=-1)
+    scores = []
+    for row, answer in enumerate(answers):
+        total = 0.0
+        for position in range(common, len(answer)):
+            at = offsets[row] + position - (0 if student.kind == "seq2seq" else 1)
+            total += float(logprobs[row, at, answer[position]])
+        scores.append(total)
+    top = max(scores)
+    weights = [math.exp(s - top) for s in scores]
+    return [w / sum(weights) for w in weights]
+
+
+def generate(student: Student, prompts: Sequence[str], *, max_new_tokens: int = 256, batch_size: int = 8) -> list[str]:
+    """Greedy answers, batched (left padding for causal models)."""
+    import torch
+
+    tokenizer, model, device = student.tokenizer, student.model, student.device
+    pad = tokenizer.pad_token_id
+    texts: list[str] = []
+    for begin in range(0, len(prompts), batch_size):
+        rows = [prompt_ids(tokenizer, p, student.kind) for p in prompts[begin : begin + batch_size]]
+        width = max(len(r) for r in rows)
+        if student.kind == "seq2seq":
+            ids = [r + [pad] * (width - len(r)) for r in rows]
+            mask = [[1] * len(r) + [0] * (width - len(r)) for r in rows]
+        else:
+            ids = [[pad] * (width - len(r)) + r for r in rows]
+            mask = [[0] * (width - len(r)) + [1] * len(r) for r in rows]
+        with torch.inference_mode():
+            output = model.generate(
+                input_ids=torch.tensor(ids, device=device),
+                attention_mask=torch.tensor(mask, device=device),
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                pad_token_id=pad,
+                eos_token_id=tokenizer.eos_token_id,
+            )
+        new = output if student.kind == "seq2seq" else output[:, width:]
+        texts.extend(tokenizer.decode(row, skip_special_tokens=True).strip() for row in new)
+    return texts
+
+
+def predict(
+    student: Student,
+    cohort: Cohort,
+    records: Sequence[PatientRecord],
+    objective: Objective,
+    *,
+    with_rationale: bool = True,
+    max_new_tokens: int = 256,
+    batch_size: int = 8,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> list[Prediction]:
+    """Diagnosis + probabilities for every record; a rationale too when the objective produces one."""
+    choices = options(cohort)
+    letters = [letter for letter, _, _ in choices]
+    labels = [label for _, label, _ in choices]
+    student.model.eval()
+    texts: dict[str, str] = {}
+    if objective != "label" and with_rationale:
+        task = "rationale" if objective == "multitask" else "label"
+        prompts = [student_prompt(cohort, r, objective, task) for r in records]
+        for begin in range(0, len(records), batch_size):
+            chunk = records[begin : begin + batch_size]
+            outputs = generate(
+                student, prompts[begin : begin + batch_size], max_new_tokens=max_new_tokens, batch_size=batch_size
+            )
+            for record, text in zip(chunk, outputs, strict=True):
+                texts[record.id] = text
+            if on_progress is not None:
+                on_progress(min(begin + batch_size, len(records)), 2 * len(records))
+    predictions: list[Prediction] = []
+    for index, record in enumerate(records):
+        prefix = FINAL
+        stated = rationale = None
+        if record.id in texts:
+            parsed = parse_answer(texts[record.id], choices)
+            rationale, stated = parsed.rationale, parsed.label
+            if objective == "rationale_then_label":
+                prefix = f"{rationale}\n\n{FINAL}" if rationale else FINAL
+            elif objective == "multitask":
+                rationale = texts[record.id].strip()
+        prompt = student_prompt(cohort, record, objective, "label")
+        probabilities = option_probabilities(student, prompt, prefix, letters)
+        best = max(range(len(labels)), key=probabilities.__getitem__)
+        predictions.append(
+            Prediction(
+                record_id=record.id,
+                gold=list(record.labels),
+                probabilities=dict(zip(labels, probabilities, strict=True)),
+                predicted=labels[best],
+                rationale=rationale,
+                stated=stated,
+                text=texts.get(record.id),
+            )
+        )
+        if on_progress is not None:
+            done = (len(records) if texts else 0) + index + 1
+            on_progress(done, 2 * len(records) if texts else len(records))
+    return predictions

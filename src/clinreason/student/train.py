@@ -1,0 +1,382 @@
+"""Fine-tune the student with Hugging Face Accelerate: checkpoints, model selection on validation,
+early stopping and exact resume. `accelerate launch` runs the same code on many GPUs (DDP/FSDP).
+
+Batches are made from a seeded shuffle per epoch, so a resumed run sees the batches it had not seen
+yet, in the same order, and ends with the same weights as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import math
+import random
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from clinreason.errors import ClinreasonError
+from clinreason.student.data import Encoded, Example, Objective, encode
+from clinreason.student.model import Student
+
+log = logging.getLogger(__name__)
+
+STATE_FILE = "trainer_state.json"
+
+
+class LoraSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    r: int = Field(default=16, ge=1)
+    alpha: int = 32
+    dropout: float = Field(default=0.05, ge=0, lt=1)
+    target_modules: str | list[str] = "all-linear"
+
+
+class TrainConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    objective: Objective = "rationale_then_label"
+    alpha: float = Field(default=0.5, ge=0, le=1, description="multitask: weight of the label loss.")
+    epochs: int = Field(default=1, ge=1)
+    max_steps: int | None = Field(default=None, ge=1, description="Stop after this many optimizer steps.")
+    learning_rate: float = Field(default=5e-5, gt=0)
+    weight_decay: float = Field(default=0.0, ge=0)
+    warmup_ratio: float = Field(default=0.05, ge=0, lt=1)
+    batch_size: int = Field(default=8, ge=1)
+    gradient_accumulation: int = Field(default=1, ge=1)
+    max_length: int = Field(default=768, ge=16)
+    eval_every: int | None = Field(default=None, ge=1, description="Steps between evaluations (default: each epoch).")
+    eval_batch_size: int = Field(default=16, ge=1)
+    patience: int = Field(default=2, ge=1, description="Evaluations without improvement before stopping.")
+    seed: int = 0
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        default="auto", description="auto: bf16 autocast where the hardware supports it."
+    )
+    lora: LoraSettings | None = None
+
+
+class EvalPoint(BaseModel):
+    step: int
+    epoch: float
+    train_loss: float | None
+    val_loss: float | None
+    seconds: float
+
+
+class TrainState(BaseModel):
+    epoch: int = 0
+    step_in_epoch: int = 0
+    global_step: int = 0
+    best_val_loss: float | None = None
+    best_step: int | None = None
+    bad_evals: int = 0
+    stopped_early: bool = False
+    finished: bool = False
+    history: list[EvalPoint] = Field(default_factory=list)
+    trained_tokens: int = 0
+    train_seconds: float = 0.0
+
+
+class TrainResult(BaseModel):
+    best_checkpoint: Path
+    state: TrainState
+    truncated_examples: int
+    train_examples: int
+    val_examples: int
+
+
+def _precision(setting: str) -> str:
+    import torch
+
+    if setting == "fp32":
+        return "no"
+    if setting == "bf16":
+        return "bf16"
+    if torch.cuda.is_available():
+        return "bf16" if torch.cuda.is_bf16_supported() else "no"
+    cpu_bf16 = getattr(torch.backends, "mkldnn", None) is not None and torch.backends.mkldnn.is_available()
+    return "bf16" if cpu_bf16 and getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)() else "no"
+
+
+def _keeps_logits(model: Any) -> bool:
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "logits_to_keep" in inspect.signature(base.forward).parameters
+
+
+def collate(items: Sequence[Encoded], pad_id: int, kind: str) -> dict[str, Any]:
+    """Causal batches are left-padded, so every answer ends at the last position; seq2seq right-padded."""
+    import torch
+
+    if kind == "seq2seq":
+        width = max(len(i.input_ids) for i in items)
+        label_width = max(len(i.labels) for i in items)
+        return {
+            "input_ids": torch.tensor([i.input_ids + [pad_id] * (width - len(i.input_ids)) for i in items]),
+            "attention_mask": torch.tensor([[1] * len(i.input_ids) + [0] * (width - len(i.input_ids)) for i in items]),
+            "labels": torch.tensor([i.labels + [-100] * (label_width - len(i.labels)) for i in items]),
+            "tasks": [i.task for i in items],
+        }
+    width = max(len(i.input_ids) for i in items)
+    return {
+        "input_ids": torch.tensor([[pad_id] * (width - len(i.input_ids)) + i.input_ids for i in items]),
+        "attention_mask": torch.tensor([[0] * (width - len(i.input_ids)) + [1] * len(i.input_ids) for i in items]),
+        "labels": torch.tensor([[-100] * (width - len(i.labels)) + i.labels for i in items]),
+        "tasks": [i.task for i in items],
+    }
+
+
+def batch_loss(model: Any, batch: dict[str, Any], kind: str, objective: str, alpha: float, keep: bool) -> Any:
+    """Token-averaged cross-entropy per task; multitask mixes them as alpha * label + (1 - alpha) * rationale."""
+    import torch
+    import torch.nn.functional as F
+
+    labels = batch["labels"]
+    if kind == "seq2seq":
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=labels).logits
+        targets = labels
+    else:
+        answer = int((labels != -100).sum(dim=1).max()) + 1
+        kwargs = {"logits_to_keep": answer} if keep else {}
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], **kwargs).logits
+        logits = logits[:, -answer:-1, :] if keep else logits[:, :-1, :][:, -(answer - 1) :, :]
+        targets = labels[:, -(answer - 1) :]
+    losses = F.cross_entropy(logits.float().transpose(1, 2), targets, ignore_index=-100, reduction="none")
+    mask = (targets != -100).float()
+    if objective != "multitask":
+        return (losses * mask).sum() / mask.sum().clamp(min=1)
+    total, weight = losses.new_zeros(()), 0.0
+    for task, task_weight in (("label", alpha), ("rationale", 1 - alpha)):
+        rows = torch.tensor([t == task for t in batch["tasks"]], device=losses.device)
+        if rows.any() and task_weight > 0:
+            task_mask = mask * rows[:, None]
+            total = total + task_weight * (losses * task_mask).sum() / task_mask.sum().clamp(min=1)
+            weight += task_weight
+    return total / weight if weight else total
+
+
+def _batches(count: int, batch_size: int, seed: int, epoch: int) -> list[list[int]]:
+    order = list(range(count))
+    random.Random(seed * 100_003 + epoch).shuffle(order)
+    return [order[i : i + batch_size] for i in range(0, count, batch_size)]
+
+
+def train(
+    student: Student,
+    train_examples: Sequence[Example],
+    val_examples: Sequence[Example],
+    config: TrainConfig,
+    out_dir: str | Path,
+    *,
+    resume: bool = True,
+    on_step: Callable[[int, int, float], None] | None = None,
+    on_eval: Callable[[EvalPoint], None] | None = None,
+) -> TrainResult:
+    """Train, evaluate on `val_examples`, keep the best checkpoint in `out_dir/best`; resume from `out_dir/last`."""
+    import torch
+    from accelerate import Accelerator
+    from transformers import get_scheduler
+
+    out_dir = Path(out_dir)
+    if not train_examples:
+        raise ClinreasonError("no training examples (did the teacher keep any rationale?)")
+    torch.manual_seed(config.seed)
+    accelerator = Accelerator(
+        mixed_precision=_precision(config.precision),
+        cpu=not torch.cuda.is_available(),
+        gradient_accumulation_steps=config.gradient_accumulation,
+    )
+    tokenizer, kind = student.tokenizer, student.kind
+    model = student.model
+    if config.lora is not None and not hasattr(model, "peft_config"):
+        from peft import LoraConfig, get_peft_model
+
+        model = get_peft_model(
+            model,
+            LoraConfig(
+                r=config.lora.r,
+                lora_alpha=config.lora.alpha,
+                lora_dropout=config.lora.dropout,
+                target_modules=config.lora.target_modules,
+                task_type="SEQ_2_SEQ_LM" if kind == "seq2seq" else "CAUSAL_LM",
+            ),
+        )
+        student.model = model
+    encoded = [encode(tokenizer, e, kind, config.max_length) for e in train_examples]
+    val_encoded = [encode(tokenizer, e, kind, config.max_length) for e in val_examples]
+    truncated = sum(e.truncated for e in encoded + val_encoded)
+    if truncated:
+        log.warning("%d example(s) longer than max_length=%d were truncated", truncated, config.max_length)
+    keep = kind == "causal" and _keeps_logits(model)
+
+    per_epoch = math.ceil(math.ceil(len(encoded) / config.batch_size) / accelerator.num_processes)
+    total_steps = math.ceil(per_epoch * config.epochs / config.gradient_accumulation)
+    if config.max_steps is not None:
+        total_steps = min(total_steps, config.max_steps)
+    optimizer = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad],
+        lr=config.learning_rate,
+        weight_decay=config.weight_decay,
+    )
+    scheduler = get_scheduler(
+        "linear",
+        optimizer,
+        num_warmup_steps=int(config.warmup_ratio * total_steps),
+        num_training_steps=total_steps,
+    )
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+
+    state = TrainState()
+    last = out_dir / "last"
+    if resume and (last / STATE_FILE).is_file():
+        state = TrainState.model_validate_json((last / STATE_FILE).read_text())
+        accelerator.load_state(str(last / "accelerate"))
+        log.info("resumed at step %d (epoch %d, batch %d)", state.global_step, state.epoch, state.step_in_epoch)
+    if state.finished:
+        log.info("training in %s already finished", out_dir)
+        return _result(out_dir, state, truncated, len(encoded), len(val_encoded))
+
+    pad = tokenizer.pad_token_id
+    eval_every = config.eval_every or max(1, math.ceil(per_epoch / config.gradient_accumulation))
+    running, running_count, started = 0.0, 0, time.perf_counter()
+
+    def evaluate_and_save() -> bool:
+        nonlocal running, running_count
+        model.eval()
+        val_loss = mean_loss(model, val_encoded, pad, kind, config, keep, accelerator) if val_encoded else None
+        model.train()
+        point = EvalPoint(
+            step=state.global_step,
+            epoch=state.epoch + state.step_in_epoch / max(per_epoch, 1),
+            train_loss=running / running_count if running_count else None,
+            val_loss=val_loss,
+            seconds=state.train_seconds + time.perf_counter() - started,
+        )
+        state.history.append(point)
+        running, running_count = 0.0, 0
+        improved = val_loss is None or state.best_val_loss is None or val_loss < state.best_val_loss
+        if improved:
+            state.best_val_loss, state.best_step, state.bad_evals = val_loss, state.global_step, 0
+            _save_best(accelerator, model, tokenizer, student, config, out_dir / "best", state)
+        else:
+            state.bad_evals += 1
+        if on_eval is not None:
+            on_eval(point)
+        return state.bad_evals >= config.patience
+
+    model.train()
+    stop = False
+    while state.epoch < config.epochs and not stop:
+        batches = _batches(len(encoded), config.batch_size, config.seed, state.epoch)
+        mine = batches[accelerator.process_index :: accelerator.num_processes]
+        for index in range(state.step_in_epoch, len(mine)):
+            items = [encoded[i] for i in mine[index]]
+            batch = collate(items, pad, kind)
+            tasks = batch.pop("tasks")
+            batch = {k: v.to(accelerator.device) for k, v in batch.items()}
+            with accelerator.accumulate(model), accelerator.autocast():
+                loss = batch_loss(model, {**batch, "tasks": tasks}, kind, config.objective, config.alpha, keep)
+                accelerator.backward(loss)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad()
+            state.step_in_epoch = index + 1
+            state.trained_tokens += sum(len(i.input_ids) + (len(i.labels) if kind == "seq2seq" else 0) for i in items)
+            running += float(loss.detach())
+            running_count += 1
+            if accelerator.sync_gradients:
+                state.global_step += 1
+                if on_step is not None:
+                    on_step(state.global_step, total_steps, float(loss.detach()))
+                at_end = state.global_step >= total_steps
+                if state.global_step % eval_every == 0 or at_end or index + 1 == len(mine):
+                    stop = evaluate_and_save()
+                    _save_last(accelerator, last, state, started)
+                if stop or at_end:
+                    stop = True
+                    break
+        else:
+            state.epoch += 1
+            state.step_in_epoch = 0
+    state.stopped_early = state.bad_evals >= config.patience
+    state.finished = True
+    _save_last(accelerator, last, state, started)
+    return _result(out_dir, state, truncated, len(encoded), len(val_encoded))
+
+
+def mean_loss(
+    model: Any,
+    items: Sequence[Encoded],
+    pad: int,
+    kind: str,
+    config: TrainConfig,
+    keep: bool,
+    accelerator: Any = None,
+) -> float:
+    """Validation loss with the training objective (the model-selection criterion)."""
+    import torch
+
+    total, count = 0.0, 0
+    with torch.inference_mode():
+        for start in range(0, len(items), config.eval_batch_size):
+            chunk = items[start : start + config.eval_batch_size]
+            batch = collate(chunk, pad, kind)
+            tasks = batch.pop("tasks")
+            device = accelerator.device if accelerator is not None else next(model.parameters()).device
+            batch = {k: v.to(device) for k, v in batch.items()}
+            context = accelerator.autocast() if accelerator is not None else torch.autocast("cpu", enabled=False)
+            with context:
+                loss = batch_loss(model, {**batch, "tasks": tasks}, kind, config.objective, config.alpha, keep)
+            total += float(loss) * len(chunk)
+            count += len(chunk)
+    return total / max(count, 1)
+
+
+def _save_best(
+    accelerator: Any, model: Any, tokenizer: Any, student: Student, config: TrainConfig, folder: Path, state: TrainState
+) -> None:
+    accelerator.wait_for_everyone()
+    if not accelerator.is_main_process:
+        return
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    accelerator.unwrap_model(model).save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    meta = {
+        "objective": config.objective,
+        "base": student.name,
+        "kind": student.kind,
+        "lora": config.lora is not None,
+        "step": state.global_step,
+        "val_loss": state.best_val_loss,
+        "config": config.model_dump(),
+    }
+    (tmp / "student.json").write_text(json.dumps(meta, indent=2))
+    shutil.rmtree(folder, ignore_errors=True)
+    tmp.replace(folder)
+
+
+def _save_last(accelerator: Any, folder: Path, state: TrainState, started: float) -> None:
+    accelerator.wait_for_everyone()
+    folder.mkdir(parents=True, exist_ok=True)
+    accelerator.save_state(str(folder / "accelerate"))
+    if accelerator.is_main_process:
+        saved = state.model_copy(update={"train_seconds": state.train_seconds + time.perf_counter() - started})
+        tmp = folder / (STATE_FILE + ".tmp")
+        tmp.write_text(saved.model_dump_json(indent=2))
+        tmp.replace(folder / STATE_FILE)
+
+
+def _result(out_dir: Path, state: TrainState, truncated: int, n_train: int, n_val: int) -> TrainResult:
+    return TrainResult(
+        best_checkpoint=out_dir / "best",
+        state=state,
+        truncated_examples=truncated,
+        train_examples=n_train,
+        val_examples=n_val,
+    )

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+from clinreason.evaluate.claims import check_claims, equal
+from clinreason.records import Finding, PatientRecord, ReferenceRange
+
+RECORD = PatientRecord(
+    id="p",
+    age=46,
+    sex="female",
+    labels=["diabetes"],
+    findings={
+        "glucose": Finding(
+            name="glucose",
+            label="plasma glucose",
+            value=180,
+            unit="mg/dL",
+            normal=ReferenceRange(high=139),
+            aliases=("glucose",),
+        ),
+        "bmi": Finding(
+            name="bmi",
+            label="body mass index",
+            value=30.2,
+            unit="kg/m2",
+            decimals=1,
+            normal=ReferenceRange(low=18.5, high=24.9),
+            aliases=("BMI",),
+        ),
+        "chest_pain": Finding(name="chest_pain", label="chest pain type", value="typical angina"),
+    },
+)
+CATEGORIES = {"chest_pain": {"typical angina", "atypical angina", "asymptomatic"}}
+
+
+def test_hand_checked_rationale() -> None:
+    rationale = (
+        "1. Age: a 46-year-old woman.\n"
+        "2. Plasma glucose: 180 mg/dL, high (reference up to 139 mg/dL).\n"
+        "3. Body mass index: 25.0 kg/m2, normal.\n"
+        "4. Her HbA1c is 7.1 mmol/l.\n"
+        "5. Chest pain type: atypical angina."
+    )
+    report = check_claims(rationale, RECORD, categories=CATEGORIES)
+    verdicts = sorted((c.kind, c.finding or "", c.verdict) for c in report.claims)
+    assert verdicts == sorted(
+        [
+            ("age", "", "supported"),
+            ("value", "glucose", "supported"),
+            ("status", "glucose", "supported"),
+            ("value", "bmi", "wrong"),
+            ("status", "bmi", "wrong"),
+            ("value", "", "unsupported"),
+            ("category", "chest_pain", "wrong"),
+        ]
+    )
+    assert report.rate == 3 / 7
+    assert report.hallucinated == 4
+
+
+def test_reference_values_and_scales_are_not_claims() -> None:
+    text = "Glucose 180 mg/dL is above the cut-off of 139 mg/dL and 200 mg/dL or more means diabetes."
+    report = check_claims(text, RECORD, reference_text="200 mg/dL or more meets the criterion")
+    assert [(c.kind, c.verdict) for c in report.claims] == [("value", "supported")]
+
+
+def test_no_claims_gives_no_rate() -> None:
+    report = check_claims("The findings support the diagnosis.", RECORD)
+    assert report.checked == 0 and report.rate is None
+
+
+def test_equal_follows_shown_precision() -> None:
+    assert equal(30.2, 30.2, 1) and equal(30.0, 30.04, 1) and not equal(30.3, 30.2, 1)
+    assert equal(180, 180.0) and equal(0.36, 0.364) and not equal(0.35, 0.364)

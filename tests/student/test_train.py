@@ -1,0 +1,137 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+
+from clinreason.records import Cohort
+from clinreason.student.data import Objective, build_examples
+from clinreason.student.model import Student
+from clinreason.student.predict import load_checkpoint, predict
+from clinreason.student.train import LoraSettings, TrainConfig, train
+
+
+def _config(objective: Objective, **overrides: object) -> TrainConfig:
+    values = {
+        "objective": objective,
+        "epochs": 4,
+        "learning_rate": 1e-2,
+        "batch_size": 4,
+        "warmup_ratio": 0.0,
+        "precision": "fp32",
+        "eval_every": 3,
+        "patience": 10,
+        "max_length": 256,
+    }
+    return TrainConfig.model_validate({**values, **overrides})
+
+
+def _data(cohort: Cohort, rationales: dict[str, str], objective: Objective) -> tuple[list, list]:
+    train_records, val_records = cohort.records[:16], cohort.records[16:]
+    return (
+        build_examples(cohort, train_records, objective, rationales),
+        build_examples(cohort, val_records, objective, rationales),
+    )
+
+
+@pytest.mark.parametrize("objective", ["label", "rationale_then_label", "multitask"])
+def test_causal_student_loss_falls(
+    tiny_causal: Callable[[], Student],
+    toy_cohort: Cohort,
+    toy_rationales: dict[str, str],
+    out_dir: Path,
+    objective: Objective,
+) -> None:
+    train_examples, val_examples = _data(toy_cohort, toy_rationales, objective)
+    result = train(tiny_causal(), train_examples, val_examples, _config(objective), out_dir)
+    losses = [point.val_loss for point in result.state.history]
+    assert len(losses) >= 3
+    assert losses[-1] < 0.7 * losses[0], losses
+    assert result.state.finished and (out_dir / "best" / "student.json").is_file()
+    assert result.state.best_val_loss == min(losses)
+
+
+def test_seq2seq_student_loss_falls_and_predicts(
+    tiny_seq2seq: Callable[[], Student], toy_cohort: Cohort, toy_rationales: dict[str, str], out_dir: Path
+) -> None:
+    train_examples, val_examples = _data(toy_cohort, toy_rationales, "rationale_then_label")
+    student = tiny_seq2seq()
+    result = train(
+        student,
+        train_examples,
+        val_examples,
+        _config("rationale_then_label", learning_rate=3e-2, epochs=6),
+        out_dir,
+    )
+    losses = [point.val_loss for point in result.state.history]
+    assert losses[-1] < 0.7 * losses[0], losses
+    predictions = predict(student, toy_cohort, toy_cohort.records[16:18], "rationale_then_label", max_new_tokens=12)
+    assert all(abs(sum(p.probabilities.values()) - 1) < 1e-6 for p in predictions)
+    assert all(p.text is not None for p in predictions)
+
+
+def test_resume_after_a_crash_gives_the_same_model(
+    tiny_causal: Callable[[], Student], toy_cohort: Cohort, toy_rationales: dict[str, str], tmp_path: Path
+) -> None:
+    train_examples, val_examples = _data(toy_cohort, toy_rationales, "label")
+    config = _config("label", epochs=2, eval_every=1)
+    straight = tiny_causal()
+    train(straight, train_examples, val_examples, config, tmp_path / "straight")
+
+    class Crash(Exception):
+        pass
+
+    def crash_at_step_5(step: int, total: int, loss: float) -> None:
+        if step == 5:
+            raise Crash
+
+    interrupted = tiny_causal()
+    with pytest.raises(Crash):
+        train(interrupted, train_examples, val_examples, config, tmp_path / "resumed", on_step=crash_at_step_5)
+    resumed = tiny_causal()  # a fresh process: new weights, restored from the checkpoint
+    result = train(resumed, train_examples, val_examples, config, tmp_path / "resumed")
+    assert result.state.global_step == 8
+    for (name, a), (_, b) in zip(straight.model.named_parameters(), resumed.model.named_parameters(), strict=True):
+        assert torch.allclose(a, b, atol=1e-6), name
+    assert [p.step for p in result.state.history] == list(range(1, 9))
+
+
+def test_best_checkpoint_is_chosen_on_validation(
+    tiny_causal: Callable[[], Student], toy_cohort: Cohort, toy_rationales: dict[str, str], out_dir: Path
+) -> None:
+    train_examples, val_examples = _data(toy_cohort, toy_rationales, "label")
+    result = train(tiny_causal(), train_examples, val_examples, _config("label", learning_rate=3e-2, epochs=4), out_dir)
+    best = min(result.state.history, key=lambda p: p.val_loss or 0)
+    student, meta = load_checkpoint(out_dir / "best")
+    assert meta["step"] == best.step == result.state.best_step
+    predictions = predict(student, toy_cohort, toy_cohort.records[16:], "label")
+    assert len(predictions) == 8 and all(p.predicted in toy_cohort.labels for p in predictions)
+
+
+def test_early_stopping(
+    tiny_causal: Callable[[], Student], toy_cohort: Cohort, toy_rationales: dict[str, str], out_dir: Path
+) -> None:
+    train_examples, val_examples = _data(toy_cohort, toy_rationales, "label")
+    config = _config("label", learning_rate=0.5, epochs=10, eval_every=1, patience=2)  # diverges quickly
+    result = train(tiny_causal(), train_examples, val_examples, config, out_dir)
+    assert result.state.stopped_early and result.state.global_step < 40
+
+
+def test_lora_student_trains_and_reloads(
+    tiny_causal: Callable[[], Student], toy_cohort: Cohort, toy_rationales: dict[str, str], out_dir: Path
+) -> None:
+    train_examples, val_examples = _data(toy_cohort, toy_rationales, "label")
+    student = tiny_causal()
+    frozen = {n: p.detach().clone() for n, p in student.model.named_parameters()}
+    config = _config("label", lora=LoraSettings(r=4, alpha=8, dropout=0.0), learning_rate=1e-2)
+    result = train(student, train_examples, val_examples, config, out_dir)
+    losses = [p.val_loss for p in result.state.history]
+    assert losses[-1] < losses[0]
+    base = student.model.get_base_model()
+    unchanged = [
+        torch.equal(frozen[n.replace(".base_layer", "")], p) for n, p in base.named_parameters() if "lora" not in n
+    ]
+    assert unchanged and all(unchanged)
+    assert (out_dir / "best" / "adapter_config.json").is_file()
