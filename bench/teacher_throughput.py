@@ -83,8 +83,8 @@ def main() -> None:
     args = parser.parse_args()
     results = [measure(args.model, int(s), args.n, args.max_tokens, args.cohort) for s in args.slots.split(",")]
     header = f"teacher {args.model}, cohort {args.cohort}, {args.n} rationales, max {args.max_tokens} tokens"
-    print(header)  # noqa: T201 (a benchmark prints)
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs")  # noqa: T201
+    print(header)
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs")
     columns = [
         "slots",
         "load_s",
@@ -96,13 +96,13 @@ def main() -> None:
         "rationales_per_hour_with_warmup",
         "kept",
     ]
-    print(" | ".join(columns))  # noqa: T201
+    print(" | ".join(columns))
     for row in results:
-        print(" | ".join(str(row[c]) for c in columns))  # noqa: T201
+        print(" | ".join(str(row[c]) for c in columns))
     base = results[0]["rationales_per_hour"]
     for row in results[1:]:
         ratio = row["rationales_per_hour"] / base
-        print(f"{row['slots']} slots vs {results[0]['slots']}: {ratio:.2f}x rationales per hour")  # noqa: T201
+        print(f"{row['slots']} slots vs {results[0]['slots']}: {ratio:.2f}x rationales per hour")
     if args.json:
         args.json.write_text(
             json.dumps({"config": vars(args) | {"json": str(args.json)}, "results": results}, indent=2)

@@ -80,14 +80,42 @@ def test_datasets_split_writes_a_reloadable_file(tmp_path: Path) -> None:
     splits.check(load_cohort("breast-cytology"))
 
 
-def test_demo_writes_a_run_folder(tmp_path: Path) -> None:
-    code, out = run("demo", "--out", str(tmp_path / "demo"))
-    assert code == 0, out
-    assert out.count("gold label:") == 3
-    assert "heart disease" in out and "no heart disease" in out
-    summary = json.loads((tmp_path / "demo" / "cohort_summary.json").read_text())
-    assert summary["patients"] == 920
-    Splits.load(tmp_path / "demo" / "splits.json").check(load_cohort("heart-disease"))
+def test_demo_config_is_valid_and_printable() -> None:
+    code, out = run("demo", "--show-config")
+    assert code == 0 and "cohort: pima-diabetes" in out and "rationale_then_label" in out
+    code, out = run("demo", "--quick", "--show-config")
+    assert code == 0 and "train_limit: 24" in out
+
+
+def test_run_config_errors(tmp_path: Path) -> None:
+    bad = tmp_path / "run.yaml"
+    bad.write_text("student:\n  train:\n    epochs: 0\n")
+    code, out = run("run", str(bad))
+    assert code == 2 and "student.train.epochs: Input should be greater than or equal to 1" in out.replace("\n", " ")
+    code, out = run("run", str(tmp_path / "missing.yaml"))
+    assert code == 2 and "run config not found" in out
+    code, out = run("evaluate", str(tmp_path), "--show")
+    assert code == 2 and "metrics.json not found" in out.replace("\n", " ")
+    code, out = run("predict", "--checkpoint", str(tmp_path), "--cohort", "pima-diabetes")
+    assert code == 2 and "not a clinreason student checkpoint" in out.replace("\n", " ")
+
+
+@pytest.mark.slow
+def test_quick_demo_end_to_end(tmp_path: Path) -> None:
+    """`clinreason demo --quick`: shipped teacher generations, the real SmolLM2 student, a few steps."""
+    out = tmp_path / "demo"
+    code, text = run("demo", "--quick", "--out", str(out))
+    assert code == 0, text
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert {
+        "student:rationale_then_label",
+        "student:label",
+        "baseline:logistic_regression",
+        "baseline:gradient_boosting",
+        "teacher:few-shot",
+    } <= set(metrics["models"])
+    assert all(run["generated"] == 0 for run in metrics["teacher"]["runs"].values())  # all from the shipped seed
+    assert (out / "report.html").stat().st_size > 10_000
 
 
 def test_version() -> None:

@@ -31,6 +31,8 @@ class DataSettings(_Section):
     fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)
     splits: Path | None = Field(default=None, description="A saved splits file to use instead of making one.")
     train_limit: int | None = Field(default=None, ge=1, description="Use only the first N training patients.")
+    validation_limit: int | None = Field(default=None, ge=1, description="Only the first N validation patients.")
+    test_limit: int | None = Field(default=None, ge=1, description="Only the first N evaluation patients.")
 
 
 class TeacherSettings(TeacherConfig):

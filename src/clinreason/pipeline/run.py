@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from clinreason.errors import ConfigError
 from clinreason.evaluate.baselines import fit_predict_baseline
@@ -59,7 +59,7 @@ class Observer:
 class RunOutput:
     folder: Path
     metrics: dict[str, Any]
-    report: Path
+    report: Path | None
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -155,33 +155,40 @@ def _read_predictions(path: Path) -> list[Prediction]:
     return [Prediction.model_validate_json(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def run_pipeline(config: RunConfig, observer: Observer | None = None) -> RunOutput:
+def run_pipeline(
+    config: RunConfig, observer: Observer | None = None, until: Literal["train", "evaluate"] = "evaluate"
+) -> RunOutput:
+    """`until="train"` stops after training the students (no test predictions, metrics or report)."""
     observer = observer or Observer()
     timings: dict[str, float] = {}
     folder = _check_folder(config)
     cohort = load_cohort(config.data.cohort)
     splits = _splits(config, cohort, folder)
     train_records = splits.apply(cohort, "train").records[: config.data.train_limit]
-    val_records = splits.apply(cohort, "validation").records
-    test_records = splits.apply(cohort, config.evaluation.split).records  # type: ignore[arg-type]
+    val_records = splits.apply(cohort, "validation").records[: config.data.validation_limit]
+    test_records = splits.apply(cohort, config.evaluation.split).records[: config.data.test_limit]  # type: ignore[arg-type]
     observer.note(
         f"{cohort.name}: {len(train_records)} training, {len(val_records)} validation and {len(test_records)} "
         f"{config.evaluation.split} patients"
     )
 
     # 1. Teacher: rationales for training and validation (and test, as references); its own accuracy.
+    # Under `accelerate launch` the main process asks the teacher; the others then read its files.
+    from accelerate import PartialState
+
+    processes = PartialState()
     started = time.perf_counter()
     cache_path = config.teacher.cache or cache_home() / "teacher-cache.sqlite"
     teacher = LazyBackend(config.teacher)
     runs: dict[str, TeacherRun] = {}
-    with TeacherCache(cache_path) as cache:
+    with processes.main_process_first(), TeacherCache(cache_path) as cache:
         seed = seed_file(cohort.name) if config.teacher.use_seed else None
         if seed is not None:
             added = cache.import_jsonl(seed)
             if added:
                 observer.note(f"imported {added} shipped teacher generation(s) for {cohort.name} into {cache_path}")
         wanted = [("train", train_records), ("validation", val_records)]
-        if config.evaluation.teacher_references:
+        if config.evaluation.teacher_references and until == "evaluate":
             wanted.append((config.evaluation.split, test_records))
         try:
             for split, records in wanted:
@@ -196,7 +203,7 @@ def run_pipeline(config: RunConfig, observer: Observer | None = None) -> RunOutp
                     observer,
                     f"teacher: rationales for {split}",
                 )
-            if config.evaluation.teacher_accuracy:
+            if config.evaluation.teacher_accuracy and until == "evaluate":
                 runs["diagnose"] = _teacher_step(
                     config,
                     cohort,
@@ -242,6 +249,8 @@ def run_pipeline(config: RunConfig, observer: Observer | None = None) -> RunOutp
         histories[name] = result.state.history
         (out / "history.json").write_text(result.model_dump_json(indent=2))
         timings[f"{objective}_train_s"] = time.perf_counter() - started
+        if until == "train" or not processes.is_main_process:
+            continue
         started = time.perf_counter()
         if prediction_file.is_file():
             predictions[name] = _read_predictions(prediction_file)
@@ -261,6 +270,9 @@ def run_pipeline(config: RunConfig, observer: Observer | None = None) -> RunOutp
             _write_predictions(prediction_file, predicted)
             predictions[name] = predicted
         timings[f"{objective}_predict_s"] = time.perf_counter() - started
+
+    if until == "train" or not processes.is_main_process:
+        return RunOutput(folder=folder, metrics={}, report=None, timings=timings)
 
     # 3. Metrics.
     observer.phase("evaluating", None)

@@ -1,0 +1,212 @@
+"""`clinreason run`, `demo`, `distill`, `predict` and `evaluate`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from clinreason.cli.app import app, console, user_errors
+from clinreason.errors import ConfigError
+from clinreason.pipeline.config import RunConfig, dump_run_config, load_run_config, parse_run_config
+from clinreason.pipeline.run import Observer, run_pipeline
+
+SplitChoice = Literal["train", "validation", "test"]
+
+
+class RichObserver(Observer):
+    """One progress bar per phase of the run."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.task: TaskID | None = None
+
+    def phase(self, name: str, total: int | None = None) -> None:
+        if self.task is not None:
+            self.progress.stop_task(self.task)
+        self.task = self.progress.add_task(name, total=total, info="")
+
+    def advance(self, done: int, total: int | None = None, info: str = "") -> None:
+        if self.task is not None:
+            self.progress.update(self.task, completed=done, total=total, info=info)
+
+    def note(self, message: str) -> None:
+        self.progress.console.print(message)
+
+
+def execute(config: RunConfig, until: Literal["train", "evaluate"] = "evaluate") -> None:
+    columns = (
+        SpinnerColumn(),
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console) as progress:
+        output = run_pipeline(config, RichObserver(progress), until=until)
+    if output.report is None:
+        console.print(f"Trained students are in {output.folder / 'students'}")
+        return
+    print_metrics(output.metrics)
+    console.print(f"Run folder: {output.folder}\nMetrics: {output.folder / 'metrics.json'}\nReport: {output.report}")
+
+
+def print_metrics(metrics: dict) -> None:  # type: ignore[type-arg]
+    table = Table(title=f"{metrics['cohort']}, {metrics['split']} split (n = {metrics['n']})")
+    for column in ("model", "accuracy [95% CI]", "macro-F1", "AUROC", "ECE", "verified claims", "label consistency"):
+        table.add_column(column, justify="left" if column == "model" else "right")
+
+    def fmt(value: float | None) -> str:
+        return "–" if value is None else f"{value:.3f}"
+
+    for name, m in metrics["models"].items():
+        d, r, ci = m["diagnosis"], m.get("rationale") or {}, m.get("accuracy_ci")
+        accuracy = fmt(d["accuracy"]) + (f" [{ci['low']:.2f}, {ci['high']:.2f}]" if ci else "")
+        table.add_row(
+            name,
+            accuracy,
+            fmt(d["macro_f1"]),
+            fmt(d["auroc"]),
+            fmt(d["ece"]),
+            fmt(r.get("verified_claim_rate")),
+            fmt(r.get("label_consistency")),
+        )
+    console.print(table)
+
+
+@app.command("run")
+@user_errors
+def run_command(
+    config_file: Annotated[Path, typer.Argument(help="Run config (YAML); see docs/student.md.")],
+    out: Annotated[Path | None, typer.Option(help="Run folder (overrides the config's).")] = None,
+) -> None:
+    """Run a whole job from one YAML config: rationalize, distill, predict, evaluate, report."""
+    config = load_run_config(config_file)
+    if out is not None:
+        config = config.model_copy(update={"out": out})
+    execute(config)
+
+
+def demo_config(quick: bool, cohort: str, out: Path) -> RunConfig:
+    raw: dict = {"name": "demo", "out": str(out), "data": {"cohort": cohort}}  # type: ignore[type-arg]
+    if quick:
+        raw["data"].update(train_limit=24, validation_limit=12, test_limit=16)
+        raw["student"] = {"train": {"max_steps": 6, "batch_size": 4}}
+        raw["evaluation"] = {"max_new_tokens": 64, "bootstrap": 200, "report_patients": 2}
+    return parse_run_config(raw, "demo")
+
+
+@app.command()
+@user_errors
+def demo(
+    quick: Annotated[
+        bool, typer.Option("--quick", help="A small run for a smoke test (minutes, not a result).")
+    ] = False,
+    cohort_name: Annotated[str, typer.Option("--cohort", help="Cohort to run on.")] = "pima-diabetes",
+    out: Annotated[Path | None, typer.Option(help="Run folder (default: runs/demo or runs/demo-quick).")] = None,
+    show_config: Annotated[bool, typer.Option("--show-config", help="Print the config and exit.")] = False,
+) -> None:
+    """The end-to-end job on a bundled real cohort, offline: teacher rationales (cached), two distilled
+    students (rationale-then-label and label-only), baselines, metrics.json and report.html."""
+    config = demo_config(quick, cohort_name, out or Path("runs") / ("demo-quick" if quick else "demo"))
+    if show_config:
+        console.print(dump_run_config(config), highlight=False)
+        return
+    execute(config)
+
+
+@app.command()
+@user_errors
+def distill(
+    config_file: Annotated[
+        Path | None, typer.Option("--config", help="Run config whose student section is used.")
+    ] = None,
+    cohort_name: Annotated[str | None, typer.Option("--cohort", help="Overrides the config's cohort.")] = None,
+    objective: Annotated[str | None, typer.Option(help="label, rationale_then_label or multitask.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Run folder.")] = None,
+) -> None:
+    """Train the student(s) of a run (teacher rationales first, from the cache when present); no evaluation."""
+    config = load_run_config(config_file) if config_file else RunConfig()
+    updates: dict = {}  # type: ignore[type-arg]
+    if cohort_name:
+        updates["data"] = config.data.model_copy(update={"cohort": cohort_name})
+    if objective:
+        if objective not in ("label", "rationale_then_label", "multitask"):
+            raise ConfigError(f"unknown objective '{objective}'; expected label, rationale_then_label or multitask")
+        updates["student"] = config.student.model_copy(update={"objectives": [objective]})
+    config = config.model_copy(update={**updates, "out": out or config.out})
+    execute(config, until="train")
+
+
+@app.command("predict")
+@user_errors
+def predict_command(
+    checkpoint: Annotated[Path, typer.Option(help="A student checkpoint folder (…/students/OBJECTIVE/best).")],
+    cohort_name: Annotated[str, typer.Option("--cohort", help="Bundled cohort, YAML spec or ADNIMERGE.csv.")],
+    split: Annotated[str, typer.Option(help="train, validation, test or all.")] = "test",
+    splits_file: Annotated[Path | None, typer.Option("--splits", help="Saved splits (default: seed 0).")] = None,
+    patient: Annotated[list[str] | None, typer.Option("--id", help="Only these patient ids.")] = None,
+    out: Annotated[Path, typer.Option(help="Predictions JSONL.")] = Path("predictions.jsonl"),
+    max_new_tokens: Annotated[int, typer.Option(help="Longest rationale.")] = 256,
+) -> None:
+    """Diagnosis, class probabilities and rationale from a trained student, for a split or some patients."""
+    from clinreason.cli.teacher import select_records
+    from clinreason.records import load_cohort
+    from clinreason.student.predict import load_checkpoint, predict
+
+    cohort = load_cohort(cohort_name)
+    records = [cohort.get(i) for i in patient] if patient else select_records(cohort, split, splits_file, 0)  # type: ignore[arg-type]
+    student, meta = load_checkpoint(checkpoint)
+    columns = (SpinnerColumn(), TextColumn("predicting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task("predict", total=None)
+        predictions = predict(
+            student,
+            cohort,
+            records,
+            meta["objective"],
+            max_new_tokens=max_new_tokens,
+            on_progress=lambda d, t: progress.update(task, completed=d, total=t),
+        )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("".join(p.model_dump_json() + "\n" for p in predictions))
+    for p in predictions[:5]:
+        console.print(
+            f"[bold]{p.record_id}[/] predicted {p.predicted} "
+            f"(P = {p.probabilities[p.predicted]:.2f}), gold {', '.join(p.gold)}"
+        )
+    console.print(f"{len(predictions)} prediction(s) written to {out}")
+
+
+@app.command("evaluate")
+@user_errors
+def evaluate_command(
+    run_folder: Annotated[Path, typer.Argument(help="A run folder made by `run`, `demo` or `distill`.")],
+    show_only: Annotated[bool, typer.Option("--show", help="Only print the metrics already computed.")] = False,
+) -> None:
+    """Predict with the run's trained students, score every model on the evaluation split, write
+    metrics.json and report.html (finished steps are reused)."""
+    if show_only:
+        path = run_folder / "metrics.json"
+        if not path.is_file():
+            raise ConfigError(f"{path} not found: run `clinreason evaluate {run_folder}` first")
+        print_metrics(json.loads(path.read_text()))
+        return
+    config = load_run_config(run_folder / "config.yaml")
+    execute(config.model_copy(update={"out": run_folder}))

@@ -1,0 +1,148 @@
+"""The whole pipeline on real patients with a tiny student; the teacher's answers are put in its cache
+first (keyed exactly as the real teacher's would be), so no model is needed for the teacher."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from clinreason.errors import ConfigError
+from clinreason.knowledge import fact_sheet
+from clinreason.pipeline.config import parse_run_config
+from clinreason.pipeline.run import run_pipeline
+from clinreason.records import load_cohort, make_splits
+from clinreason.teacher import (
+    Completion,
+    Sampling,
+    TeacherCache,
+    build_messages,
+    cache_key,
+    load_exemplars,
+    load_prompt,
+)
+from clinreason.teacher.prompts import options
+
+
+def _answer(cohort: Any, record: Any) -> str:
+    letter, _, shown = next(o for o in options(cohort) if o[1] == record.labels[0])
+    glucose = record.findings["glucose_2h"]
+    return (
+        f"1. Plasma glucose 2 hours into an oral glucose tolerance test: {glucose.value:g} mg/dL, "
+        f"{glucose.status}.\nConclusion: this fits the diagnosis.\n\nFinal Diagnosis: ({letter}) {shown}"
+    )
+
+
+def _fill_cache(path: Path, cohort: Any, records: list[Any]) -> None:
+    sheet, shots = fact_sheet(cohort), load_exemplars(cohort)
+    with TeacherCache(path) as cache:
+        for name in ("kwon-rationalize", "diagnose"):
+            template = load_prompt(name)
+            for record in records:
+                messages = build_messages(template, cohort, record, shots, sheet)
+                key = cache_key("gguf", "smollm2-135m", template.id, messages, Sampling())
+                cache.put(
+                    key,
+                    backend="gguf",
+                    model="smollm2-135m",
+                    prompt=template.id,
+                    messages=messages,
+                    sampling=Sampling(),
+                    completion=Completion(text=_answer(cohort, record)),
+                )
+
+
+@pytest.fixture
+def tiny_student_dir(tmp_path: Path) -> Path:
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from clinreason.teacher.models import resolve_gguf
+
+    gguf = resolve_gguf("smollm2-135m")
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+        eos_token_id=tokenizer.eos_token_id,
+        tie_word_embeddings=True,
+    )
+    folder = tmp_path / "tiny-student"
+    LlamaForCausalLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.mark.slow
+def test_pipeline_end_to_end(tmp_path: Path, tiny_student_dir: Path) -> None:
+    cohort = load_cohort("pima-diabetes")
+    splits = make_splits(cohort, seed=0)
+    chosen = (
+        splits.apply(cohort, "train").records[:12]
+        + splits.apply(cohort, "validation").records[:6]
+        + splits.apply(cohort, "test").records[:8]
+    )
+    cache = tmp_path / "cache.sqlite"
+    _fill_cache(cache, cohort, chosen)
+    config = parse_run_config(
+        {
+            "name": "t",
+            "out": str(tmp_path / "run"),
+            "data": {"cohort": "pima-diabetes", "train_limit": 12, "validation_limit": 6, "test_limit": 8},
+            "teacher": {"model": "smollm2-135m", "cache": str(cache), "use_seed": False},
+            "student": {
+                "model": str(tiny_student_dir),
+                "train": {"max_steps": 4, "batch_size": 4, "learning_rate": 1e-3, "precision": "fp32"},
+            },
+            "evaluation": {"max_new_tokens": 16, "bootstrap": 50, "report_patients": 2},
+        }
+    )
+    output = run_pipeline(config)
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert set(metrics["models"]) == {
+        "student:rationale_then_label",
+        "student:label",
+        "baseline:logistic_regression",
+        "baseline:gradient_boosting",
+        "teacher:few-shot",
+    }
+    assert metrics["n"] == 8 and metrics["train_patients"] == 12
+    teacher = metrics["models"]["teacher:few-shot"]["diagnosis"]
+    assert teacher["accuracy"] == 1.0  # the cached answers state the gold label
+    assert metrics["teacher"]["runs"]["train"]["generated"] == 0  # everything came from the cache
+    chained = (tmp_path / "run" / "predictions" / "student-rationale_then_label.jsonl").read_text().splitlines()
+    assert len(chained) == 8 and all('"text":' in line for line in chained)  # the student wrote something each time
+    for name in (
+        "config.yaml",
+        "splits.json",
+        "rationales/train.jsonl",
+        "students/label/best/student.json",
+        "predictions/student-label.jsonl",
+        "report.html",
+    ):
+        assert (tmp_path / "run" / name).is_file(), name
+    report = output.report.read_text()  # type: ignore[union-attr]
+    assert "<img" in report and "Calibration" in report and "verified-claim rate" in report
+
+    again = run_pipeline(config)  # everything is reused
+    assert again.metrics["models"].keys() == metrics["models"].keys()
+    changed = config.model_copy(update={"name": "other"})
+    with pytest.raises(ConfigError, match="made with a different config"):
+        run_pipeline(changed)
+
+
+def test_config_errors_name_the_field() -> None:
+    with pytest.raises(ConfigError, match=r"student.train.learning_rate: Input should be greater than 0"):
+        parse_run_config({"student": {"train": {"learning_rate": 0}}})
+    with pytest.raises(ConfigError, match=r"teacher.colour: Extra inputs are not permitted"):
+        parse_run_config({"teacher": {"colour": "red"}})
+    with pytest.raises(ConfigError, match="objectives must be a non-empty list"):
+        parse_run_config({"student": {"objectives": ["label", "label"]}})

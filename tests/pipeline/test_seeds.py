@@ -1,0 +1,68 @@
+"""The teacher generations shipped for the demo must answer every request the demo makes, or
+`make demo` would fall back to hours of CPU generation. Any change to the prompts, exemplars, fact
+sheets or patient texts breaks this test until the seed is regenerated (see docs/benchmarks.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from clinreason.pipeline.config import RunConfig
+from clinreason.pipeline.run import seed_file
+from clinreason.records import load_cohort, make_splits
+from clinreason.teacher import (
+    BackendError,
+    Completion,
+    Sampling,
+    TeacherCache,
+    load_exemplars,
+    load_prompt,
+    run_teacher,
+)
+from clinreason.teacher.backend import Message
+
+
+class NoGeneration:
+    """A teacher that must never be asked: every request has to be served by the cache."""
+
+    kind = "gguf"
+    model_id = "qwen2.5-coder-1.5b"
+    max_concurrency = 1
+
+    def check(self) -> None:
+        pass
+
+    def chat(self, messages: list[Message], sampling: Sampling) -> Completion:
+        raise BackendError("not in the shipped seed")
+
+    def close(self) -> None:
+        pass
+
+
+def test_shipped_seed_covers_the_demo(tmp_path: Path) -> None:
+    config = RunConfig()  # the demo's defaults
+    cohort = load_cohort(config.data.cohort)
+    seed = seed_file(cohort.name)
+    assert seed is not None, "no shipped seed for the demo cohort"
+    splits = make_splits(cohort, seed=config.data.seed, fractions=config.data.fractions)
+    shots = load_exemplars(cohort)
+    settings = config.teacher
+    with TeacherCache(tmp_path / "cache.sqlite") as cache:
+        cache.import_jsonl(seed)
+        jobs = [("kwon-rationalize", s) for s in ("train", "validation", "test")] + [("diagnose", "test")]
+        for prompt, split in jobs:
+            records = splits.apply(cohort, split).records  # type: ignore[arg-type]
+            run = run_teacher(
+                cohort,
+                records,
+                NoGeneration(),
+                cache,
+                load_prompt(prompt),
+                exemplars=shots,
+                sampling=settings.sampling,
+                max_attempts=settings.max_attempts,
+                retry_temperature=settings.retry_temperature,
+                stop_after_failures=10**6,
+            )
+            missing = [r.record_id for r in run.results if r.status == "failed"]
+            assert not missing, f"{prompt} on {split}: {len(missing)} patient(s) not in the seed, e.g. {missing[:3]}"
+            assert run.summary.generated == 0
