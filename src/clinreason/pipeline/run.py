@@ -21,7 +21,7 @@ from clinreason.evaluate.baselines import fit_predict_baseline
 from clinreason.evaluate.claims import cohort_categories
 from clinreason.evaluate.diagnosis import NO_ANSWER
 from clinreason.evaluate.report import ReportInput, render_report
-from clinreason.evaluate.summary import ModelMetrics, model_metrics, rationale_metrics
+from clinreason.evaluate.summary import ModelMetrics, RationaleMetrics, model_metrics, rationale_metrics
 from clinreason.knowledge import fact_sheet
 from clinreason.paths import cache_home
 from clinreason.pipeline.config import RunConfig, dump_run_config
@@ -155,201 +155,268 @@ def _read_predictions(path: Path) -> list[Prediction]:
     return [Prediction.model_validate_json(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+@dataclass
+class _Context:
+    """What every stage of a run needs."""
+
+    config: RunConfig
+    observer: Observer
+    folder: Path
+    cohort: Cohort
+    splits: Splits
+    train_records: list[PatientRecord]
+    val_records: list[PatientRecord]
+    test_records: list[PatientRecord]
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class _TeacherOutput:
+    runs: dict[str, TeacherRun]
+    train: dict[str, str]  # kept rationales by patient
+    validation: dict[str, str]
+    references: dict[str, str]  # rationales of the evaluation patients (know the gold label)
+
+
+@dataclass
+class _StudentOutput:
+    predictions: dict[str, list[Prediction]]
+    histories: dict[str, list[EvalPoint]]
+    results: dict[str, TrainResult]
+
+
 def run_pipeline(
     config: RunConfig, observer: Observer | None = None, until: Literal["train", "evaluate"] = "evaluate"
 ) -> RunOutput:
     """`until="train"` stops after training the students (no test predictions, metrics or report)."""
+    from accelerate import PartialState
+
     observer = observer or Observer()
-    timings: dict[str, float] = {}
     folder = _check_folder(config)
     cohort = load_cohort(config.data.cohort)
     splits = _splits(config, cohort, folder)
-    train_records = splits.apply(cohort, "train").records[: config.data.train_limit]
-    val_records = splits.apply(cohort, "validation").records[: config.data.validation_limit]
-    test_records = splits.apply(cohort, config.evaluation.split).records[: config.data.test_limit]  # type: ignore[arg-type]
-    observer.note(
-        f"{cohort.name}: {len(train_records)} training, {len(val_records)} validation and {len(test_records)} "
-        f"{config.evaluation.split} patients"
+    ctx = _Context(
+        config=config,
+        observer=observer,
+        folder=folder,
+        cohort=cohort,
+        splits=splits,
+        train_records=splits.apply(cohort, "train").records[: config.data.train_limit],
+        val_records=splits.apply(cohort, "validation").records[: config.data.validation_limit],
+        test_records=splits.apply(cohort, config.evaluation.split).records[: config.data.test_limit],
     )
-
-    # 1. Teacher: rationales for training and validation (and test, as references); its own accuracy.
-    # Under `accelerate launch` the main process asks the teacher; the others then read its files.
-    from accelerate import PartialState
-
+    observer.note(
+        f"{cohort.name}: {len(ctx.train_records)} training, {len(ctx.val_records)} validation and "
+        f"{len(ctx.test_records)} {config.evaluation.split} patients"
+    )
+    # Under `accelerate launch` the main process asks the teacher and evaluates; all processes train.
     processes = PartialState()
-    started = time.perf_counter()
+    evaluate = until == "evaluate" and processes.is_main_process
+    with processes.main_process_first():
+        teacher = _teacher_stage(ctx, with_test=until == "evaluate")
+    patients = [r for r in ctx.train_records if r.id in teacher.train]
+    if not patients:
+        raise ConfigError("the teacher kept no rationale for the training patients; see rationales/train.jsonl")
+    students = _student_stage(ctx, teacher, patients, predict_test=evaluate)
+    if not evaluate:
+        return RunOutput(folder=folder, metrics={}, report=None, timings=ctx.timings)
+    models, extra = _evaluate_stage(ctx, teacher, students, patients)
+    metrics: dict[str, Any] = {
+        "cohort": cohort.name,
+        "split": config.evaluation.split,
+        "n": len(ctx.test_records),
+        "labels": cohort.labels,
+        "train_patients": len(patients),
+        "teacher": {
+            "backend": config.teacher.backend,
+            "model": config.teacher.model,
+            "runs": {split: run.summary.model_dump() for split, run in teacher.runs.items()},
+            "reference_rationales": extra.model_dump() if extra else None,
+        },
+        "models": {name: m.model_dump() for name, m in models.items()},
+        "timings_s": ctx.timings,
+    }
+    (folder / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    report = _report_stage(ctx, teacher, students, models, extra, patients)
+    return RunOutput(folder=folder, metrics=metrics, report=report, timings=ctx.timings)
+
+
+def _teacher_stage(ctx: _Context, with_test: bool) -> _TeacherOutput:
+    """Rationales for training and validation (and the evaluation split, as references); the teacher's
+    own answers without the label. Everything the cache (and the shipped seed) holds is reused."""
+    config, started = ctx.config, time.perf_counter()
     cache_path = config.teacher.cache or cache_home() / "teacher-cache.sqlite"
-    teacher = LazyBackend(config.teacher)
+    backend = LazyBackend(config.teacher)
+    split = config.evaluation.split
     runs: dict[str, TeacherRun] = {}
-    with processes.main_process_first(), TeacherCache(cache_path) as cache:
-        seed = seed_file(cohort.name) if config.teacher.use_seed else None
-        if seed is not None:
-            added = cache.import_jsonl(seed)
-            if added:
-                observer.note(f"imported {added} shipped teacher generation(s) for {cohort.name} into {cache_path}")
-        wanted = [("train", train_records), ("validation", val_records)]
-        if config.evaluation.teacher_references and until == "evaluate":
-            wanted.append((config.evaluation.split, test_records))
-        try:
-            for split, records in wanted:
-                runs[split] = _teacher_step(
-                    config,
-                    cohort,
-                    records,
+    with TeacherCache(cache_path) as cache:
+        seed = seed_file(ctx.cohort.name) if config.teacher.use_seed else None
+        if seed is not None and (added := cache.import_jsonl(seed)):
+            ctx.observer.note(f"imported {added} shipped teacher generation(s) for {ctx.cohort.name} into {cache_path}")
+        jobs: list[tuple[str, str, list[PatientRecord], Path, str]] = [
+            ("train", "rationalize", ctx.train_records, ctx.folder / "rationales" / "train.jsonl", "rationales"),
+            (
+                "validation",
+                "rationalize",
+                ctx.val_records,
+                ctx.folder / "rationales" / "validation.jsonl",
+                "rationales",
+            ),
+        ]
+        if with_test and config.evaluation.teacher_references:
+            jobs.append(
+                (
+                    split,
                     "rationalize",
-                    folder / "rationales" / f"{split}.jsonl",
-                    cache,
-                    teacher,
-                    observer,
-                    f"teacher: rationales for {split}",
+                    ctx.test_records,
+                    ctx.folder / "rationales" / f"{split}.jsonl",
+                    "reference rationales",
                 )
-            if config.evaluation.teacher_accuracy and until == "evaluate":
-                runs["diagnose"] = _teacher_step(
-                    config,
-                    cohort,
-                    test_records,
+            )
+        if with_test and config.evaluation.teacher_accuracy:
+            jobs.append(
+                (
                     "diagnose",
-                    folder / "teacher" / f"{config.evaluation.split}-diagnose.jsonl",
+                    "diagnose",
+                    ctx.test_records,
+                    ctx.folder / "teacher" / f"{split}-diagnose.jsonl",
+                    "diagnosis without the label",
+                )
+            )
+        try:
+            for key, task, records, out, what in jobs:
+                runs[key] = _teacher_step(
+                    config,
+                    ctx.cohort,
+                    records,
+                    task,
+                    out,
                     cache,
-                    teacher,
-                    observer,
-                    "teacher: diagnosis without the label",
+                    backend,
+                    ctx.observer,
+                    f"teacher: {what} ({len(records)} patients)",
                 )
         finally:
-            teacher.close()
-    timings["teacher_s"] = time.perf_counter() - started
-    train_rationales = _kept(runs["train"])
-    val_rationales = _kept(runs["validation"])
-    references = _kept(runs[config.evaluation.split]) if config.evaluation.split in runs else {}
-    trained_ids = [r.id for r in train_records if r.id in train_rationales]
-    if not trained_ids:
-        raise ConfigError("the teacher kept no rationale for the training patients; see rationales/train.jsonl")
-    same_patients = [r for r in train_records if r.id in train_rationales]
+            backend.close()
+    ctx.timings["teacher_s"] = time.perf_counter() - started
+    return _TeacherOutput(
+        runs=runs,
+        train=_kept(runs["train"]),
+        validation=_kept(runs["validation"]),
+        references=_kept(runs[split]) if split in runs and split != "diagnose" else {},
+    )
 
-    # 2. Students.
-    predictions: dict[str, list[Prediction]] = {}
-    histories: dict[str, list[EvalPoint]] = {}
-    train_results: dict[str, TrainResult] = {}
+
+def _student_stage(
+    ctx: _Context, teacher: _TeacherOutput, patients: list[PatientRecord], predict_test: bool
+) -> _StudentOutput:
+    """Train one student per objective on the same patients; predict the evaluation split with the best."""
+    output = _StudentOutput(predictions={}, histories={}, results={})
+    config = ctx.config
     for objective in config.student.objectives:
-        name = f"student:{objective}"
-        out = folder / "students" / objective
-        prediction_file = folder / "predictions" / f"student-{objective}.jsonl"
-        train_config = config.student.train.model_copy(update={"objective": objective})
-        train_examples = build_examples(cohort, same_patients, objective, train_rationales)
-        val_examples = build_examples(cohort, val_records, objective, val_rationales)
+        name, out = f"student:{objective}", ctx.folder / "students" / objective
+        train_examples = build_examples(ctx.cohort, patients, objective, teacher.train)
+        val_examples = build_examples(ctx.cohort, ctx.val_records, objective, teacher.validation)
         started = time.perf_counter()
-        student = load_student(config.student.model)
-        observer.phase(f"{name}: training", None)
-
-        def on_step(step: int, steps: int, loss: float) -> None:
-            observer.advance(step, steps, f"loss {loss:.3f}")
-
-        result = train(student, train_examples, val_examples, train_config, out, on_step=on_step)
-        train_results[objective] = result
-        histories[name] = result.state.history
+        ctx.observer.phase(f"{name}: training on {len(train_examples)} examples", None)
+        result = train(
+            load_student(config.student.model),
+            train_examples,
+            val_examples,
+            config.student.train.model_copy(update={"objective": objective}),
+            out,
+            on_step=lambda step, steps, loss: ctx.observer.advance(step, steps, f"loss {loss:.3f}"),
+        )
+        output.results[objective], output.histories[name] = result, result.state.history
         (out / "history.json").write_text(result.model_dump_json(indent=2))
-        timings[f"{objective}_train_s"] = time.perf_counter() - started
-        if until == "train" or not processes.is_main_process:
+        ctx.timings[f"{objective}_train_s"] = time.perf_counter() - started
+        if not predict_test:
             continue
         started = time.perf_counter()
-        if prediction_file.is_file():
-            predictions[name] = _read_predictions(prediction_file)
-        else:
-            del student
+        prediction_file = ctx.folder / "predictions" / f"student-{objective}.jsonl"
+        if not prediction_file.is_file():
             best, _ = load_checkpoint(result.best_checkpoint)
-            observer.phase(f"{name}: predicting {config.evaluation.split}", None)
-            predicted = predict(
-                best,
-                cohort,
-                test_records,
-                objective,
-                max_new_tokens=config.evaluation.max_new_tokens,
-                batch_size=config.evaluation.batch_size,
-                on_progress=lambda d, t: observer.advance(d, t),
+            ctx.observer.phase(f"{name}: predicting {len(ctx.test_records)} {config.evaluation.split} patients", None)
+            _write_predictions(
+                prediction_file,
+                predict(
+                    best,
+                    ctx.cohort,
+                    ctx.test_records,
+                    objective,
+                    max_new_tokens=config.evaluation.max_new_tokens,
+                    batch_size=config.evaluation.batch_size,
+                    on_progress=lambda d, t: ctx.observer.advance(d, t),
+                ),
             )
-            _write_predictions(prediction_file, predicted)
-            predictions[name] = predicted
-        timings[f"{objective}_predict_s"] = time.perf_counter() - started
+        output.predictions[name] = _read_predictions(prediction_file)
+        ctx.timings[f"{objective}_predict_s"] = time.perf_counter() - started
+    return output
 
-    if until == "train" or not processes.is_main_process:
-        return RunOutput(folder=folder, metrics={}, report=None, timings=timings)
 
-    # 3. Metrics.
-    observer.phase("evaluating", None)
-    started = time.perf_counter()
-    labels = cohort.labels
-    gold = [r.labels[0] for r in test_records]
-    by_id = {r.id: r for r in cohort.records}
-    categories = cohort_categories(cohort)
-    sheet = fact_sheet(cohort)
-    ev = config.evaluation
-    models: dict[str, ModelMetrics] = {}
-    report_rationales: dict[str, dict[str, str]] = {}
-    report_predictions: dict[str, dict[str, str]] = {}
+def _evaluate_stage(
+    ctx: _Context, teacher: _TeacherOutput, students: _StudentOutput, patients: list[PatientRecord]
+) -> tuple[dict[str, ModelMetrics], RationaleMetrics | None]:
+    """Metrics of every model on the evaluation split, and of the teacher's reference rationales."""
     import numpy as np
 
-    for name, items in predictions.items():
-        ordered = {p.record_id: p for p in items}
-        rows = [ordered[r.id] for r in test_records]
-        probs = np.array([[p.probabilities[label] for label in labels] for p in rows])
+    ctx.observer.phase("evaluating", None)
+    started, ev = time.perf_counter(), ctx.config.evaluation
+    labels, records = ctx.cohort.labels, ctx.test_records
+    ids = [r.id for r in records]
+    gold = [r.labels[0] for r in records]
+    by_id = {r.id: r for r in ctx.cohort.records}
+    claims = {"categories": cohort_categories(ctx.cohort), "reference_text": fact_sheet(ctx.cohort)}
+    models: dict[str, ModelMetrics] = {}
+    for name, items in students.predictions.items():
+        rows = [{p.record_id: p for p in items}[i] for i in ids]
         rationales = {p.record_id: p.rationale for p in rows if p.rationale}
-        rationale = (
-            rationale_metrics(
-                rationales,
-                by_id,
-                predicted={p.record_id: p.predicted for p in rows},
-                stated={p.record_id: p.stated for p in rows},
-                references=references,
-                categories=categories,
-                reference_text=sheet,
-                bertscore=ev.bertscore,
-            )
-            if rationales
-            else None
-        )
-        result = train_results[name.split(":", 1)[1]]
+        result = students.results[name.split(":", 1)[1]]
         models[name] = model_metrics(
             "student",
             gold,
             [p.predicted for p in rows],
             labels,
-            probs,
+            np.array([[p.probabilities[label] for label in labels] for p in rows]),
             bootstrap=ev.bootstrap,
-            rationale=rationale,
+            rationale=rationale_metrics(
+                rationales,
+                by_id,
+                predicted={p.record_id: p.predicted for p in rows},
+                stated={p.record_id: p.stated for p in rows},
+                references=teacher.references,
+                bertscore=ev.bertscore,
+                **claims,
+            )
+            if rationales
+            else None,
             notes=[
-                f"trained on {result.train_examples} examples from "
-                f"{len(same_patients)} patients; best step {result.state.best_step}"
+                f"trained on {result.train_examples} examples from {len(patients)} patients; "
+                f"best validation step {result.state.best_step}"
             ],
         )
-        report_rationales[name] = rationales
-        report_predictions[name] = {
-            p.record_id: f"{p.predicted} (P = {max(p.probabilities.values()):.2f})" for p in rows
-        }
     if ev.baselines:
         for baseline in ("logistic_regression", "gradient_boosting"):
-            predicted_labels, probs = fit_predict_baseline(
+            predicted, probabilities = fit_predict_baseline(
                 baseline,
-                same_patients,
-                test_records,
+                patients,
+                records,
                 labels,  # type: ignore[arg-type]
-                seed=config.data.seed,
+                seed=ctx.config.data.seed,
             )
             models[f"baseline:{baseline}"] = model_metrics(
                 "baseline",
                 gold,
-                predicted_labels,
+                predicted,
                 labels,
-                probs,
+                probabilities,
                 bootstrap=ev.bootstrap,
-                notes=[f"trained on the same {len(same_patients)} patients' raw features"],
+                notes=[f"trained on the same {len(patients)} patients' raw features"],
             )
-    if "diagnose" in runs:
-        answers = {r.record_id: r for r in runs["diagnose"].results}
-        stated = [
-            answers[r.id].stated if answers[r.id].status == "kept" and answers[r.id].stated else NO_ANSWER
-            for r in test_records
-        ]
-        rationales = {r.id: answers[r.id].rationale for r in test_records if answers[r.id].rationale}
+    if "diagnose" in teacher.runs:
+        answers = {r.record_id: r for r in teacher.runs["diagnose"].results}
+        stated = [answers[i].stated if answers[i].status == "kept" and answers[i].stated else NO_ANSWER for i in ids]
+        rationales = {i: answers[i].rationale for i in ids if answers[i].rationale}
         models["teacher:few-shot"] = model_metrics(
             "teacher",
             gold,
@@ -360,91 +427,82 @@ def run_pipeline(
             rationale=rationale_metrics(
                 rationales,
                 by_id,
-                predicted=dict(zip([r.id for r in test_records], stated, strict=True)),
-                stated={k: answers[k].stated for k in rationales},
-                references=references,
-                categories=categories,
-                reference_text=sheet,
+                predicted=dict(zip(ids, stated, strict=True)),
+                stated={i: answers[i].stated for i in rationales},
+                references=teacher.references,
                 bertscore=ev.bertscore,
+                **claims,
             ),
-            notes=[f"{config.teacher.backend}:{config.teacher.model} without the gold label"],
+            notes=[f"{ctx.config.teacher.backend}:{ctx.config.teacher.model} without the gold label"],
         )
-        report_rationales["teacher:few-shot"] = rationales
-        report_predictions["teacher:few-shot"] = dict(zip([r.id for r in test_records], stated, strict=True))
-    teacher_reference_metrics = (
-        rationale_metrics(references, by_id, categories=categories, reference_text=sheet, bertscore=False)
-        if references
-        else None
-    )
-    timings["evaluate_s"] = time.perf_counter() - started
+    reference = rationale_metrics(teacher.references, by_id, bertscore=False, **claims) if teacher.references else None
+    ctx.timings["evaluate_s"] = time.perf_counter() - started
+    return models, reference
 
-    metrics: dict[str, Any] = {
-        "cohort": cohort.name,
-        "split": ev.split,
-        "n": len(test_records),
-        "labels": labels,
-        "train_patients": len(same_patients),
-        "teacher": {
-            "backend": config.teacher.backend,
-            "model": config.teacher.model,
-            "runs": {split: run.summary.model_dump() for split, run in runs.items()},
-            "reference_rationales": teacher_reference_metrics.model_dump() if teacher_reference_metrics else None,
-        },
-        "models": {name: m.model_dump() for name, m in models.items()},
-        "timings_s": timings,
-    }
-    (folder / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
 
-    report_rationales = {"teacher (reference, sees the gold label)": references, **report_rationales}
-    report_predictions = {
-        "teacher (reference, sees the gold label)": {k: "gold label given" for k in references},
-        **report_predictions,
-    }
-    patients = _report_patients(test_records, predictions, ev.report_patients)
+def _report_stage(
+    ctx: _Context,
+    teacher: _TeacherOutput,
+    students: _StudentOutput,
+    models: dict[str, ModelMetrics],
+    reference: RationaleMetrics | None,
+    patients: list[PatientRecord],
+) -> Path:
+    config, ev, ids = ctx.config, ctx.config.evaluation, [r.id for r in ctx.test_records]
+    gold_key = "teacher (reference, knows the gold label)"
+    rationales: dict[str, dict[str, str]] = {gold_key: teacher.references}
+    answers: dict[str, dict[str, str]] = {gold_key: {i: "gold label given" for i in teacher.references}}
+    for name, items in students.predictions.items():
+        rationales[name] = {p.record_id: p.rationale for p in items if p.rationale}
+        answers[name] = {p.record_id: f"{p.predicted} (P = {max(p.probabilities.values()):.2f})" for p in items}
+    if "diagnose" in teacher.runs:
+        results = {r.record_id: r for r in teacher.runs["diagnose"].results}
+        rationales["teacher:few-shot"] = {i: results[i].rationale or "" for i in ids if results[i].rationale}
+        answers["teacher:few-shot"] = {i: results[i].stated or NO_ANSWER for i in ids}
     teacher_lines = [
         f"{split}: {run.summary.kept} kept, {run.summary.rejected} rejected, {run.summary.failed} failed, "
         f"{run.summary.retried} needed a retry ({run.summary.generated} generated now, {run.summary.cached} cached)"
-        for split, run in runs.items()
+        for split, run in teacher.runs.items()
     ]
-    if teacher_reference_metrics is not None:
+    if reference is not None:
         teacher_lines.append(
             f"teacher's reference rationales on {ev.split}: verified-claim rate "
-            f"{teacher_reference_metrics.verified_claim_rate or 0:.3f} "
-            f"({teacher_reference_metrics.claims_supported}/{teacher_reference_metrics.claims_checked})"
+            f"{reference.verified_claim_rate or 0:.3f} ({reference.claims_supported}/{reference.claims_checked})"
         )
     html = render_report(
         ReportInput(
             title=f"clinreason run '{config.name}'",
-            cohort=cohort,
+            cohort=ctx.cohort,
             split=ev.split,
             metrics=models,
             summary_lines=[
-                f"{len(same_patients)} training patients with a kept teacher rationale (of {len(train_records)}), "
-                f"{len(val_records)} validation, {len(test_records)} {ev.split} patients (seed {splits.seed})",
+                f"{len(patients)} training patients with a kept teacher rationale (of {len(ctx.train_records)}), "
+                f"{len(ctx.val_records)} validation, {len(ctx.test_records)} {ev.split} patients "
+                f"(seed {ctx.splits.seed})",
                 f"teacher: {config.teacher.backend}:{config.teacher.model}; student: {config.student.model}, "
                 f"{config.student.train.epochs} epoch(s), objectives {', '.join(config.student.objectives)}",
-                "time: " + ", ".join(f"{k.removesuffix('_s')} {v / 60:.1f} min" for k, v in timings.items()),
+                "time: " + ", ".join(f"{k.removesuffix('_s')} {v / 60:.1f} min" for k, v in ctx.timings.items()),
             ],
             teacher_lines=teacher_lines,
-            histories=histories,
-            patients=patients,
-            rationales=report_rationales,
-            predictions=report_predictions,
-            categories=categories,
-            reference_text=sheet,
+            histories=students.histories,
+            patients=_report_patients(ctx.test_records, students.predictions, ev.report_patients),
+            rationales=rationales,
+            predictions=answers,
+            categories=cohort_categories(ctx.cohort),
+            reference_text=fact_sheet(ctx.cohort),
             notes=[
                 "Models are selected on the validation split (lowest validation loss); the test split is used once.",
                 "Confidence intervals: 95% percentile bootstrap over test patients.",
-                "The teacher's reference rationales are written knowing the gold label (Kwon et al.'s rationalization);"
-                " they are references for the text metrics, not predictions.",
+                "The teacher's reference rationales are written knowing the gold label (Kwon et al.'s "
+                "rationalization); they are references for the text metrics, not predictions.",
                 "The verified-claim rate is a heuristic check of values, statuses and categories named next to a "
                 "finding; it cannot judge reasoning.",
             ],
         )
     )
-    report = folder / "report.html"
+    report = ctx.folder / "report.html"
     report.write_text(html)
-    return RunOutput(folder=folder, metrics=metrics, report=report, timings=timings)
+    return report
 
 
 def _report_patients(

@@ -214,7 +214,9 @@ def train(
         log.warning("%d example(s) longer than max_length=%d were truncated", truncated, config.max_length)
     keep = kind == "causal" and _keeps_logits(model)
 
-    per_epoch = math.ceil(math.ceil(len(encoded) / config.batch_size) / accelerator.num_processes)
+    per_epoch = max(math.ceil(len(encoded) / config.batch_size) // accelerator.num_processes, 1)
+    if accelerator.num_processes == 1:
+        per_epoch = math.ceil(len(encoded) / config.batch_size)
     total_steps = math.ceil(per_epoch * config.epochs / config.gradient_accumulation)
     if config.max_steps is not None:
         total_steps = min(total_steps, config.max_steps)
@@ -273,6 +275,8 @@ def train(
     stop = False
     while state.epoch < config.epochs and not stop:
         batches = _batches(len(encoded), config.batch_size, config.seed, state.epoch)
+        if accelerator.num_processes > 1:  # every process needs the same number of steps, or DDP hangs
+            batches = batches[: max(len(batches) // accelerator.num_processes, 1) * accelerator.num_processes]
         mine = batches[accelerator.process_index :: accelerator.num_processes]
         for index in range(state.step_in_epoch, len(mine)):
             items = [encoded[i] for i in mine[index]]
