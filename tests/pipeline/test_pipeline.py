@@ -146,3 +146,46 @@ def test_config_errors_name_the_field() -> None:
         parse_run_config({"teacher": {"colour": "red"}})
     with pytest.raises(ConfigError, match="objectives must be a non-empty list"):
         parse_run_config({"student": {"objectives": ["label", "label"]}})
+
+
+@pytest.mark.slow
+def test_two_process_data_parallel_run(tmp_path: Path, tiny_student_dir: Path) -> None:
+    """torchrun with 2 CPU processes (gloo): the same code trains data-parallel, as on many GPUs."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    cohort = load_cohort("pima-diabetes")
+    splits = make_splits(cohort, seed=0)
+    chosen = (
+        splits.apply(cohort, "train").records[:16]
+        + splits.apply(cohort, "validation").records[:6]
+        + splits.apply(cohort, "test").records[:8]
+    )
+    _fill_cache(tmp_path / "cache.sqlite", cohort, chosen)
+    config = {
+        "name": "ddp",
+        "out": str(tmp_path / "run"),
+        "data": {"cohort": "pima-diabetes", "train_limit": 16, "validation_limit": 6, "test_limit": 8},
+        "teacher": {"model": "smollm2-135m", "cache": str(tmp_path / "cache.sqlite"), "use_seed": False},
+        "student": {
+            "model": str(tiny_student_dir),
+            "objectives": ["label"],
+            "train": {"epochs": 2, "batch_size": 2, "learning_rate": 1e-3, "precision": "fp32"},
+        },
+        "evaluation": {"max_new_tokens": 8, "bootstrap": 20, "report_patients": 1},
+    }
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(config))
+    torchrun = Path(sys.executable).parent / "torchrun"
+    done = subprocess.run(
+        [str(torchrun), "--nproc_per_node", "2", "-m", "clinreason", "run", str(tmp_path / "run.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    history = json.loads((tmp_path / "run" / "students" / "label" / "history.json").read_text())
+    # 16 examples, batch 2: 8 batches per epoch shared by 2 processes = 4 optimizer steps per epoch.
+    assert history["state"]["global_step"] == 8
+    assert (tmp_path / "run" / "metrics.json").is_file()

@@ -209,8 +209,10 @@ def run_pipeline(
         f"{cohort.name}: {len(ctx.train_records)} training, {len(ctx.val_records)} validation and "
         f"{len(ctx.test_records)} {config.evaluation.split} patients"
     )
-    # Under `accelerate launch` the main process asks the teacher and evaluates; all processes train.
-    processes = PartialState()
+    # Under `accelerate launch` / torchrun the main process asks the teacher and evaluates; all train.
+    import torch
+
+    processes = PartialState(cpu=not torch.cuda.is_available())
     evaluate = until == "evaluate" and processes.is_main_process
     with processes.main_process_first():
         teacher = _teacher_stage(ctx, with_test=until == "evaluate")
