@@ -102,6 +102,9 @@ class PatientRecord(BaseModel):
     findings: dict[str, Finding] = Field(default_factory=dict)
     notes: list[Note] = Field(default_factory=list)
     time_series: list[TimeSeriesPoint] = Field(default_factory=list)
+    time_series_file: str | None = Field(
+        default=None, description="A per-stay CSV read on demand (MIMIC): keeps large cohorts small in memory."
+    )
     images: list[str] = Field(default_factory=list)
     labels: list[str] = Field(default_factory=list)
 
@@ -158,7 +161,7 @@ class Cohort(BaseModel):
         default_factory=dict, description="Longer names for prompts, e.g. AD -> Alzheimer's Disease."
     )
     multilabel: bool = False
-    text_style: Literal["generic", "dementia"] = "generic"
+    text_style: Literal["generic", "dementia", "clinical"] = "generic"
     records: list[PatientRecord]
     skipped: list[SkipReport] = Field(default_factory=list)
     metadata: dict[str, Any] = Field(default_factory=dict)

@@ -141,7 +141,7 @@ class CohortSpec(_Spec):
     findings: list[FindingSpec] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list, description="Columns of free text.")
     missing_values: list[str] = Field(default_factory=lambda: list(DEFAULT_MISSING))
-    text_style: Literal["generic", "dementia"] = "generic"
+    text_style: Literal["generic", "dementia", "clinical"] = "generic"
 
     @model_validator(mode="after")
     def _unique_keys(self) -> CohortSpec:

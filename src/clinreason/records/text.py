@@ -11,7 +11,7 @@ from typing import Literal
 
 from clinreason.records.schema import Finding, PatientRecord, ReferenceRange
 
-TextStyle = Literal["generic", "dementia"]
+TextStyle = Literal["generic", "dementia", "clinical"]
 
 
 def format_number(value: float, decimals: int | None = None) -> str:
@@ -76,15 +76,29 @@ def generic_text(record: PatientRecord) -> str:
     if findings:
         lines.append("Findings:")
         lines.extend(f"- {describe_finding(finding)}" for finding in findings)
-    if record.time_series:
-        counts: dict[str, int] = {}
-        for point in record.time_series:
-            counts[point.variable] = counts.get(point.variable, 0) + 1
-        listed = ", ".join(f"{name} ({n} readings)" for name, n in counts.items())
-        lines.append(f"Time series recorded: {listed}.")
+    series = _series_text(record)
+    if series:
+        lines.append("Vital signs and lab tests:\n" + series)
     for note in record.notes:
         lines.append(f"{capitalise(note.category)}: {note.text.strip()}")
     return "\n".join(lines)
+
+
+def clinical_text(record: PatientRecord) -> str:
+    """ClinRaGen's input: the clinical note(s), then the vital-sign and lab anomaly description."""
+    parts = [f"{capitalise(note.category)}:\n{note.text.strip()}" for note in record.notes]
+    series = _series_text(record)
+    if series:
+        parts.append("Vital signs and lab tests:\n" + series)
+    return "\n\n".join(parts) if parts else describe_demographics(record) + "."
+
+
+def _series_text(record: PatientRecord) -> str:
+    if not record.time_series and not record.time_series_file:
+        return ""
+    from clinreason.records.timeseries import load_points, timeseries_text
+
+    return timeseries_text(load_points(record))
 
 
 _MARITAL_PHRASES = {
@@ -146,7 +160,9 @@ def record_to_text(record: PatientRecord, style: TextStyle = "generic") -> str:
         return generic_text(record)
     if style == "dementia":
         return dementia_text(record)
-    raise ValueError(f"unknown text style '{style}'; expected 'generic' or 'dementia'")
+    if style == "clinical":
+        return clinical_text(record)
+    raise ValueError(f"unknown text style '{style}'; expected 'generic', 'dementia' or 'clinical'")
 
 
 def _number(finding: Finding | None) -> float | None:

@@ -12,9 +12,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
-from clinreason.records.schema import ReferenceRange, TimeSeriesPoint
+from clinreason.records.schema import PatientRecord, ReferenceRange, TimeSeriesPoint
 from clinreason.records.text import format_number, format_range
 
 Trend = Literal["rising", "falling", "stable"]
@@ -258,3 +259,63 @@ def standardise(value: float, variable: str) -> float:
         return math.copysign(math.log1p(abs(value)), value) / 5
     half = (info.normal.high - info.normal.low) / 2
     return (value - (info.normal.high + info.normal.low) / 2) / half
+
+
+# Column names of the MIMIC-III benchmark episode files (mimic3-benchmarks) for the 11 variables.
+BENCHMARK_COLUMNS = {
+    "Diastolic blood pressure": "diastolic_bp",
+    "Fraction inspired oxygen": "fio2",
+    "Glucose": "glucose",
+    "Heart Rate": "heart_rate",
+    "Mean blood pressure": "mean_bp",
+    "Oxygen saturation": "spo2",
+    "Respiratory rate": "respiratory_rate",
+    "Systolic blood pressure": "systolic_bp",
+    "Temperature": "temperature",
+    "Weight": "weight",
+    "pH": "ph",
+}
+
+
+def read_episode(path: str | Path) -> list[TimeSeriesPoint]:
+    """A mimic3-benchmarks `*_timeseries.csv` (Hours plus one column per variable, mostly empty)."""
+    import csv
+
+    from clinreason.errors import DataError
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError("time-series file not found", file=path)
+    points: list[TimeSeriesPoint] = []
+    with path.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        if reader.fieldnames is None or "Hours" not in reader.fieldnames:
+            raise DataError("not a benchmark episode file (no 'Hours' column)", file=path, line=1)
+        columns = [c for c in reader.fieldnames if c in BENCHMARK_COLUMNS]
+        for number, row in enumerate(reader, start=1):
+            try:
+                hours = float(row["Hours"])
+            except (TypeError, ValueError):
+                raise DataError(
+                    f"expected hours, got {row['Hours']!r}", file=path, row=number, line=number + 1, column="Hours"
+                ) from None
+            for column in columns:
+                raw = (row.get(column) or "").strip()
+                if not raw:
+                    continue
+                try:
+                    value = float(raw)
+                except ValueError:
+                    raise DataError(
+                        f"expected a number, got {raw!r}", file=path, row=number, line=number + 1, column=column
+                    ) from None
+                if math.isfinite(value):
+                    points.append(TimeSeriesPoint(variable=BENCHMARK_COLUMNS[column], time=hours, value=value))
+    return points
+
+
+def load_points(record: PatientRecord) -> list[TimeSeriesPoint]:
+    """The record's readings: inline, or read from its episode file."""
+    if record.time_series or not record.time_series_file:
+        return list(record.time_series)
+    return read_episode(record.time_series_file)
