@@ -21,7 +21,7 @@ import random
 from dataclasses import dataclass, field
 
 from clinreason.records.schema import Cohort, CohortSource, Note, PatientRecord, TimeSeriesPoint
-from clinreason.records.timeseries import VARIABLES, SeriesSummary, summarise
+from clinreason.records.timeseries import VARIABLES, SeriesSummary, summarise, times
 
 
 @dataclass(frozen=True)
@@ -210,8 +210,8 @@ def _shows(summary: SeriesSummary, shift: float) -> bool:
 def _evidence(summary: SeriesSummary) -> str:
     parts = []
     if summary.high:
-        parts.append(f"higher than normal {summary.high} times")
+        parts.append(f"higher than normal {times(summary.high)}")
     if summary.low:
-        parts.append(f"lower than normal {summary.low} times")
+        parts.append(f"lower than normal {times(summary.low)}")
     state = " and ".join(parts) if parts else "within the normal range"
     return f"{VARIABLES[summary.variable].label} {state} and {summary.trend}"
