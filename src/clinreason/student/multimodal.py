@@ -81,7 +81,7 @@ class KnowledgeAttention(nn.Module):
     ) -> None:
         super().__init__()
         vocab, d_llm = knowledge.shape
-        self.register_buffer("knowledge", knowledge.detach().clone(), persistent=False)
+        self.register_buffer("knowledge", knowledge.detach().clone())  # saved with the model, never trained
         self.heads, self.d_head = heads, d_head
         self.mapping = nn.Linear(vocab, prototypes)  # S = W_map E_k: compress V_k tokens into P prototypes
         self.query = nn.Linear(d_query, heads * d_head)

@@ -1,0 +1,169 @@
+"""A student that reads a clinical note and vital-sign / lab time series (ClinRaGen).
+
+The prompt holds one placeholder token `<|ts|>` per time-series variable; their input embeddings are
+replaced by the time-series tokens (PatchTST encoder, then knowledge-augmented attention onto
+knowledge prototypes, or a plain linear projection in the "without knowledge" ablation). Training is
+sequential (`set_stage`):
+
+1. note -> diagnosis + note rationale: the language model learns; the time-series parts are unused.
+2. time series -> diagnosis + time-series rationale: the language model is frozen; the encoder and
+   the knowledge attention (or projection) learn to speak its embedding language.
+3. both -> diagnosis + both rationales: the encoder is frozen; the language model and the knowledge
+   attention (or projection) learn together.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+from clinreason.student.multimodal import KnowledgeAttention, PatchTSTEncoder
+
+TS_TOKEN = "<|ts|>"
+Stage = Literal[1, 2, 3]
+
+
+class MultimodalStudent(nn.Module):
+    def __init__(
+        self,
+        lm: Any,
+        tokenizer: Any,
+        *,
+        n_variables: int = 11,
+        length: int = 48,
+        d_model: int = 128,
+        layers: int = 2,
+        heads: int = 4,
+        knowledge: torch.Tensor | None = None,
+        prototypes: int = 24,
+    ) -> None:
+        super().__init__()
+        if TS_TOKEN not in tokenizer.get_vocab():
+            tokenizer.add_special_tokens({"additional_special_tokens": [TS_TOKEN]})
+            lm.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+        self.ts_token_id = int(tokenizer.convert_tokens_to_ids(TS_TOKEN))
+        self.lm = lm
+        self.config = lm.config
+        self.n_variables, self.length = n_variables, length
+        d_llm = lm.get_input_embeddings().embedding_dim
+        self.encoder = PatchTSTEncoder(n_variables, length, 8, d_model, layers, heads)
+        self.knowledge = KnowledgeAttention(d_model, knowledge, prototypes) if knowledge is not None else None
+        self.project = nn.Linear(d_model, d_llm) if knowledge is None else None
+        self.settings = {
+            "n_variables": n_variables,
+            "length": length,
+            "d_model": d_model,
+            "layers": layers,
+            "heads": heads,
+            "prototypes": prototypes,
+            "knowledge": knowledge is not None,
+        }
+        self.stage: Stage | None = None
+
+    # -- the time-series path -------------------------------------------------------------------
+    def series_tokens(self, values: torch.Tensor, observed: torch.Tensor | None = None) -> torch.Tensor:
+        """(batch, length, variables) -> (batch, variables, d_llm) in the language model's embedding space."""
+        tokens = self.encoder(values, observed)
+        if self.knowledge is not None:
+            return self.knowledge(tokens)  # type: ignore[return-value]
+        assert self.project is not None
+        return self.project(tokens)
+
+    def embed(
+        self, input_ids: torch.Tensor, values: torch.Tensor | None = None, observed: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        embeddings = self.lm.get_input_embeddings()(input_ids)
+        where = input_ids == self.ts_token_id
+        rows = where.any(dim=1)
+        if not rows.any():
+            return embeddings
+        counts = where.sum(dim=1)[rows]
+        if values is None or bool((counts != self.n_variables).any()):
+            raise ValueError(f"every prompt with time-series tokens needs {self.n_variables} of them and a series")
+        series = self.series_tokens(values[rows], None if observed is None else observed[rows])
+        embeddings = embeddings.clone()
+        embeddings[where] = series.reshape(-1, series.shape[-1]).to(embeddings.dtype)
+        return embeddings
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        values: torch.Tensor | None = None,
+        observed: torch.Tensor | None = None,
+        logits_to_keep: int = 0,
+        **kwargs: Any,
+    ) -> Any:
+        inputs_embeds = self.embed(input_ids, values, observed)
+        if getattr(self.config, "is_encoder_decoder", False):
+            return self.lm(inputs_embeds=inputs_embeds, attention_mask=attention_mask, **kwargs)
+        return self.lm(
+            inputs_embeds=inputs_embeds, attention_mask=attention_mask, logits_to_keep=logits_to_keep, **kwargs
+        )
+
+    def generate(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        values: torch.Tensor | None = None,
+        observed: torch.Tensor | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        inputs_embeds = self.embed(input_ids, values, observed)
+        return self.lm.generate(inputs_embeds=inputs_embeds, attention_mask=attention_mask, **kwargs)
+
+    def get_input_embeddings(self) -> nn.Module:
+        return self.lm.get_input_embeddings()
+
+    # -- sequential training --------------------------------------------------------------------
+    def set_stage(self, stage: Stage | None) -> None:
+        """Freeze what the stage keeps fixed (None: everything trainable)."""
+        trainable = {
+            None: {"lm": True, "encoder": True, "bridge": True},
+            1: {"lm": True, "encoder": False, "bridge": False},
+            2: {"lm": False, "encoder": True, "bridge": True},
+            3: {"lm": True, "encoder": False, "bridge": True},
+        }[stage]
+        for part, flag in (
+            ("lm", self.lm),
+            ("encoder", self.encoder),
+            ("bridge", self.knowledge if self.knowledge is not None else self.project),
+        ):
+            for parameter in flag.parameters():  # type: ignore[union-attr]
+                parameter.requires_grad = trainable[part]
+        self.stage = stage
+
+    # -- checkpoints ----------------------------------------------------------------------------
+    def save_pretrained(self, folder: str | Path, **kwargs: Any) -> None:
+        folder = Path(folder)
+        self.lm.save_pretrained(folder / "lm", **kwargs)
+        parts = {"encoder": self.encoder.state_dict()}
+        if self.knowledge is not None:
+            parts["knowledge"] = self.knowledge.state_dict()
+        if self.project is not None:
+            parts["project"] = self.project.state_dict()
+        torch.save(parts, folder / "multimodal.pt")
+        (folder / "multimodal.json").write_text(json.dumps(self.settings, indent=2))
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path, tokenizer: Any) -> MultimodalStudent:
+        from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM
+
+        folder = Path(folder)
+        settings = json.loads((folder / "multimodal.json").read_text())
+        config = AutoConfig.from_pretrained(folder / "lm")
+        loader = AutoModelForSeq2SeqLM if getattr(config, "is_encoder_decoder", False) else AutoModelForCausalLM
+        lm = loader.from_pretrained(folder / "lm")
+        parts = torch.load(folder / "multimodal.pt", map_location="cpu", weights_only=True)
+        knowledge = parts["knowledge"]["knowledge"] if settings["knowledge"] else None
+        model = cls(lm, tokenizer, knowledge=knowledge, **{k: v for k, v in settings.items() if k != "knowledge"})
+        model.encoder.load_state_dict(parts["encoder"])
+        if model.knowledge is not None:
+            model.knowledge.load_state_dict(parts["knowledge"])
+        if model.project is not None:
+            model.project.load_state_dict(parts["project"])
+        return model

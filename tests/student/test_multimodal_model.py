@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from clinreason.student.multimodal_model import TS_TOKEN, MultimodalStudent
+
+
+def _student(tokenizer: Any, knowledge: bool = True) -> tuple[MultimodalStudent, Any]:
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    tok = copy.deepcopy(tokenizer)
+    lm = LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=len(tok),
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=512,
+        )
+    )
+    kb = torch.randn(40, 32) if knowledge else None
+    model = MultimodalStudent(
+        lm, tok, n_variables=3, length=16, d_model=16, layers=1, heads=2, knowledge=kb, prototypes=6
+    )
+    return model, tok
+
+
+def _batch(tok: Any, placeholders: int = 3) -> dict[str, torch.Tensor]:
+    text = "Note: fever. Labs: " + TS_TOKEN * placeholders + " Diagnosis:"
+    ids = torch.tensor([tok(text, add_special_tokens=False)["input_ids"]])
+    return {"input_ids": ids, "values": torch.randn(1, 16, 3), "observed": torch.ones(1, 16, 3)}
+
+
+def test_placeholders_are_replaced_by_series_tokens(tokenizer: Any) -> None:
+    model, tok = _student(tokenizer)
+    batch = _batch(tok)
+    where = batch["input_ids"][0] == model.ts_token_id
+    assert int(where.sum()) == 3
+    model.eval()
+    embedded = model.embed(batch["input_ids"], batch["values"], batch["observed"])
+    expected = model.series_tokens(batch["values"], batch["observed"])
+    assert torch.allclose(embedded[0, where], expected[0], atol=1e-6)
+    plain = model.lm.get_input_embeddings()(batch["input_ids"])
+    assert torch.equal(embedded[0, ~where], plain[0, ~where])
+    with pytest.raises(ValueError, match="needs 3 of them"):
+        model.embed(_batch(tok, placeholders=2)["input_ids"], batch["values"])
+
+
+@pytest.mark.parametrize("knowledge", [True, False])
+def test_each_stage_freezes_exactly_its_parts(tokenizer: Any, knowledge: bool) -> None:
+    model, tok = _student(tokenizer, knowledge)
+    bridge = model.knowledge if knowledge else model.project
+    expected = {1: (True, False, False), 2: (False, True, True), 3: (True, False, True)}
+    for stage, (lm, encoder, mapped) in expected.items():
+        model.set_stage(stage)  # type: ignore[arg-type]
+        assert all(p.requires_grad == lm for p in model.lm.parameters()), stage
+        assert all(p.requires_grad == encoder for p in model.encoder.parameters()), stage
+        assert all(p.requires_grad == mapped for p in bridge.parameters()), stage  # type: ignore[union-attr]
+        model.zero_grad(set_to_none=True)
+        batch = _batch(tok)
+        out = model(**batch, labels=batch["input_ids"])
+        if any(p.requires_grad for p in model.parameters()):
+            out.loss.backward()
+        grads = lambda module: [p.grad is not None and bool(p.grad.abs().sum() > 0) for p in module.parameters()]  # noqa: E731
+        assert any(grads(model.lm)) == lm and not (not lm and any(grads(model.lm))), stage
+        assert any(grads(model.encoder)) == encoder, stage
+        assert any(grads(bridge)) == mapped, stage  # type: ignore[arg-type]
+
+
+def test_save_and_load_give_the_same_outputs(tokenizer: Any, tmp_path: Path) -> None:
+    model, tok = _student(tokenizer)
+    model.eval()
+    batch = _batch(tok)
+    before = model(**batch).logits
+    model.save_pretrained(tmp_path / "ckpt")
+    tok.save_pretrained(tmp_path / "ckpt")
+    again = MultimodalStudent.from_pretrained(tmp_path / "ckpt", tok).eval()
+    assert torch.allclose(again(**batch).logits, before, atol=1e-5)
