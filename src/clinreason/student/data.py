@@ -30,6 +30,7 @@ class Example:
     prompt: str  # the user message the student reads
     target: str  # what it learns to write
     task: TaskKind
+    series: tuple[list[list[float]], list[list[bool]]] | None = None  # (values, observed) for multimodal students
 
 
 def question(cohort: Cohort, record: PatientRecord) -> str:
@@ -91,6 +92,7 @@ class Encoded:
     labels: list[int]  # -100 where no loss is taken (causal: the prompt)
     task: TaskKind
     truncated: bool
+    series: tuple[list[list[float]], list[list[bool]]] | None = None
 
 
 def prompt_ids(tokenizer: Any, prompt: str, kind: str) -> list[int]:
@@ -110,10 +112,10 @@ def encode(tokenizer: Any, example: Example, kind: str, max_length: int) -> Enco
     target = list(tokenizer(example.target, add_special_tokens=False)["input_ids"]) + [tokenizer.eos_token_id]
     if kind == "seq2seq":
         truncated = len(prompt) > max_length or len(target) > max_length
-        return Encoded(prompt[-max_length:], target[:max_length], example.task, truncated)
+        return Encoded(prompt[-max_length:], target[:max_length], example.task, truncated, example.series)
     truncated = len(prompt) + len(target) > max_length
     if truncated:  # keep the whole answer; cut the start of the prompt
         keep = max(max_length - len(target), 8)
         prompt = prompt[-keep:]
         target = target[: max_length - len(prompt)]
-    return Encoded(prompt + target, [-100] * len(prompt) + target, example.task, truncated)
+    return Encoded(prompt + target, [-100] * len(prompt) + target, example.task, truncated, example.series)

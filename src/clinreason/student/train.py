@@ -110,7 +110,22 @@ def _keeps_logits(model: Any) -> bool:
 
 
 def collate(items: Sequence[Encoded], pad_id: int, kind: str) -> dict[str, Any]:
-    """Causal batches are left-padded, so every answer ends at the last position; seq2seq right-padded."""
+    """Causal batches are left-padded, so every answer ends at the last position; seq2seq right-padded.
+    Time series (multimodal students) are stacked as `values` and `observed`."""
+    import torch
+
+    batch = _collate_text(items, pad_id, kind)
+    with_series = [i.series for i in items if i.series is not None]
+    if with_series:
+        shape = (len(with_series[0][0]), len(with_series[0][0][0]))
+        empty = ([[0.0] * shape[1]] * shape[0], [[False] * shape[1]] * shape[0])
+        series = [i.series if i.series is not None else empty for i in items]
+        batch["values"] = torch.tensor([s[0] for s in series], dtype=torch.float32)
+        batch["observed"] = torch.tensor([s[1] for s in series], dtype=torch.float32)
+    return batch
+
+
+def _collate_text(items: Sequence[Encoded], pad_id: int, kind: str) -> dict[str, Any]:
     import torch
 
     if kind == "seq2seq":
@@ -137,13 +152,16 @@ def batch_loss(model: Any, batch: dict[str, Any], kind: str, objective: str, alp
     import torch.nn.functional as F
 
     labels = batch["labels"]
+    series = {k: batch[k] for k in ("values", "observed") if k in batch}
     if kind == "seq2seq":
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=labels).logits
+        logits = model(
+            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=labels, **series
+        ).logits
         targets = labels
     else:
         answer = int((labels != -100).sum(dim=1).max()) + 1
         kwargs = {"logits_to_keep": answer} if keep else {}
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], **kwargs).logits
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], **kwargs, **series).logits
         logits = logits[:, -answer:-1, :] if keep else logits[:, :-1, :][:, -(answer - 1) :, :]
         targets = labels[:, -(answer - 1) :]
     losses = F.cross_entropy(logits.float().transpose(1, 2), targets, ignore_index=-100, reduction="none")

@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from clinreason.records.synthetic import make_multimodal_cohort, reference_rationales
+from clinreason.student.multimodal_model import TS_TOKEN, MultimodalStudent
+from clinreason.student.sequential import (
+    Rationales,
+    cohort_rationales,
+    predict_multimodal,
+    prompt,
+    stated_diseases,
+    target,
+    train_stage,
+)
+from clinreason.student.train import TrainConfig
+
+
+def test_prompts_and_targets_per_mode() -> None:
+    cohort = make_multimodal_cohort(n=5, seed=0)
+    record = cohort.records[0]
+    assert TS_TOKEN not in prompt(record, "note") and "Brief hospital course:" in prompt(record, "note")
+    assert prompt(record, "series").count(TS_TOKEN) == 11 and "Brief hospital course" not in prompt(record, "series")
+    assert prompt(record, "joint").count(TS_TOKEN) == 11
+    r = Rationales(note="N.", series="S.")
+    assert target(["Shock"], r, "joint") == "Diseases: Shock\nNote rationale: N.\nLab rationale: S."
+    assert target([], r, "series") == "Diseases: No disease is diagnosed\nLab rationale: S."
+    assert stated_diseases("Diseases: Shock, Pneumonia\nNote rationale: x") == "Shock, Pneumonia"
+
+
+def test_three_stages_train_what_they_should(tokenizer: Any, tmp_path: Path) -> None:
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    tok = copy.deepcopy(tokenizer)
+    lm = LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=len(tok),
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=2048,
+        )
+    )
+    model = MultimodalStudent(lm, tok, d_model=16, layers=1, heads=2, knowledge=torch.randn(30, 32), prototypes=6)
+    cohort = make_multimodal_cohort(n=14, seed=0)
+    rationales = cohort_rationales(cohort, reference_rationales)
+    train_records, val_records = cohort.records[:10], cohort.records[10:]
+    config = TrainConfig(epochs=1, batch_size=5, learning_rate=1e-3, precision="fp32", max_length=1024)
+    snapshots = []
+    for stage in (1, 2, 3):
+        lm_before = copy.deepcopy(model.lm.state_dict())
+        encoder_before = copy.deepcopy(model.encoder.state_dict())
+        model, result = train_stage(
+            model, tok, stage, train_records, val_records, rationales, config, tmp_path / f"stage{stage}"
+        )
+        assert result.state.global_step == 2
+        lm_changed = any(not torch.equal(v, model.lm.state_dict()[k]) for k, v in lm_before.items())
+        encoder_changed = any(not torch.equal(v, model.encoder.state_dict()[k]) for k, v in encoder_before.items())
+        snapshots.append((lm_changed, encoder_changed))
+    assert snapshots == [(True, False), (False, True), (True, False)]
+    predictions = predict_multimodal(
+        model,
+        tok,
+        val_records[:2],
+        "joint",
+        cohort.labels,
+        max_new_tokens=8,
+        match=lambda text, names: [n for n in names if n in text],
+    )
+    assert len(predictions) == 2 and all(set(p.predicted) <= set(cohort.labels) for p in predictions)
