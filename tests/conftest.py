@@ -121,3 +121,31 @@ def make_adni_csv(tmp_path: Path) -> Callable[[Callable[[list[dict[str, object]]
         return write_csv(tmp_path / "ADNIMERGE.csv", header, rows)
 
     return make
+
+
+@pytest.fixture
+def tiny_student_dir(tmp_path: Path) -> Path:
+    """A tiny random Llama saved with SmolLM2's tokenizer: a student folder that trains in seconds."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from clinreason.teacher.models import resolve_gguf
+
+    gguf = resolve_gguf("smollm2-135m")
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+        eos_token_id=tokenizer.eos_token_id,
+        tie_word_embeddings=True,
+    )
+    folder = tmp_path / "tiny-student"
+    LlamaForCausalLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder

@@ -54,33 +54,6 @@ def _fill_cache(path: Path, cohort: Any, records: list[Any]) -> None:
                 )
 
 
-@pytest.fixture
-def tiny_student_dir(tmp_path: Path) -> Path:
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    from clinreason.teacher.models import resolve_gguf
-
-    gguf = resolve_gguf("smollm2-135m")
-    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=1024,
-        eos_token_id=tokenizer.eos_token_id,
-        tie_word_embeddings=True,
-    )
-    folder = tmp_path / "tiny-student"
-    LlamaForCausalLM(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
-
-
 @pytest.mark.slow
 def test_pipeline_end_to_end(tmp_path: Path, tiny_student_dir: Path) -> None:
     cohort = load_cohort("pima-diabetes")
