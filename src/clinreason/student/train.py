@@ -327,7 +327,7 @@ def train(
             state.step_in_epoch = 0
     state.stopped_early = state.bad_evals >= config.patience
     state.finished = True
-    _save_last(accelerator, last, state, started)
+    _save_last(accelerator, last, state, started, weights=False)
     return _result(out_dir, state, truncated, len(encoded), len(val_encoded))
 
 
@@ -383,10 +383,14 @@ def _save_best(
     tmp.replace(folder)
 
 
-def _save_last(accelerator: Any, folder: Path, state: TrainState, started: float) -> None:
+def _save_last(accelerator: Any, folder: Path, state: TrainState, started: float, weights: bool = True) -> None:
+    """The resume point; a finished run keeps only its state file (the best weights are in best/)."""
     accelerator.wait_for_everyone()
     folder.mkdir(parents=True, exist_ok=True)
-    accelerator.save_state(str(folder / "accelerate"))
+    if weights:
+        accelerator.save_state(str(folder / "accelerate"))
+    elif accelerator.is_main_process:
+        shutil.rmtree(folder / "accelerate", ignore_errors=True)
     if accelerator.is_main_process:
         saved = state.model_copy(update={"train_seconds": state.train_seconds + time.perf_counter() - started})
         tmp = folder / (STATE_FILE + ".tmp")
