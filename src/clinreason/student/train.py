@@ -389,13 +389,13 @@ def _save_last(accelerator: Any, folder: Path, state: TrainState, started: float
     folder.mkdir(parents=True, exist_ok=True)
     if weights:
         accelerator.save_state(str(folder / "accelerate"))
-    elif accelerator.is_main_process:
-        shutil.rmtree(folder / "accelerate", ignore_errors=True)
     if accelerator.is_main_process:
         saved = state.model_copy(update={"train_seconds": state.train_seconds + time.perf_counter() - started})
         tmp = folder / (STATE_FILE + ".tmp")
         tmp.write_text(saved.model_dump_json(indent=2))
         tmp.replace(folder / STATE_FILE)
+        if not weights:  # only once the state file says the run is finished
+            shutil.rmtree(folder / "accelerate", ignore_errors=True)
 
 
 def _result(out_dir: Path, state: TrainState, truncated: int, n_train: int, n_val: int) -> TrainResult:
