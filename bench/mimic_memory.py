@@ -22,7 +22,10 @@ from pathlib import Path
 
 NOTES, SUMMARIES = 2_083_180, 59_652
 CATEGORIES = ["Nursing/other", "Radiology", "Nursing", "ECG", "Physician ", "Echo", "Respiratory ", "Nutrition"]
-WORDS = ["patient", "admitted", "with", "fever", "hypotension", "started", "antibiotics", "cultures", "pending", "chest", "x-ray", "showed", "consolidation", "diuresed", "furosemide", "insulin", "sliding", "scale", "creatinine", "improved", "stable", "discharged"]
+WORDS = (
+    "patient admitted with fever hypotension started antibiotics cultures pending chest x-ray showed consolidation "
+    "diuresed furosemide insulin sliding scale creatinine improved stable discharged"
+).split()
 
 
 def generate(path: Path, scale: float, seed: int = 0) -> None:
@@ -51,7 +54,10 @@ def generate(path: Path, scale: float, seed: int = 0) -> None:
             if row in summary_rows:
                 course = " ".join(rng.choices(WORDS, k=rng.randint(80, 400)))
                 filler = " ".join(rng.choices(WORDS, k=rng.randint(600, 1600)))
-                text = f"Admission Date: x\nHistory: {filler}\nBrief Hospital Course:\n{course}\nDischarge Medications:\nnone"
+                text = (
+                    f"Admission Date: x\nHistory: {filler}\nBrief Hospital Course:\n{course}\n"
+                    "Discharge Medications:\nnone"
+                )
                 category = "Discharge summary"
             else:
                 text = " ".join(rng.choices(WORDS, k=rng.randint(60, 300)))
@@ -66,7 +72,8 @@ def measure(mode: str, path: Path) -> dict[str, float]:
         + (
             "from clinreason.records.mimic import read_courses\nn = len(read_courses(sys.argv[1]))\n"
             if mode == "chunked"
-            else "import pandas as pd\nframe = pd.read_csv(sys.argv[1])\nn = int((frame['CATEGORY'] == 'Discharge summary').sum())\n"
+            else "import pandas as pd\nframe = pd.read_csv(sys.argv[1])\n"
+            "n = int((frame['CATEGORY'] == 'Discharge summary').sum())\n"
         )
         + "print(n, time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
     )
