@@ -51,6 +51,9 @@ def test_causal_student_loss_falls(
     assert losses[-1] < 0.7 * losses[0], losses
     assert result.state.finished and (out_dir / "best" / "student.json").is_file()
     assert result.state.best_val_loss == min(losses)
+    assert not (out_dir / "last" / "accelerate").exists()  # a finished run keeps no resume weights
+    again = train(tiny_causal(), train_examples, val_examples, _config(objective), out_dir)
+    assert again.state == result.state  # nothing retrained, nothing to resume from
 
 
 def test_seq2seq_student_loss_falls_and_predicts(
@@ -135,3 +138,14 @@ def test_lora_student_trains_and_reloads(
     ]
     assert unchanged and all(unchanged)
     assert (out_dir / "best" / "adapter_config.json").is_file()
+
+
+def test_two_runs_in_one_process_may_use_different_precisions(
+    tiny_causal: Callable[[], Student], toy_cohort: Cohort, toy_rationales: dict[str, str], tmp_path: Path
+) -> None:
+    """The demo trains two students in one process; accelerate's state from the first must not block the second."""
+    train_examples, val_examples = _data(toy_cohort, toy_rationales, "label")
+    fp32 = _config("label", epochs=1, max_steps=1, precision="fp32", gradient_accumulation=1)
+    bf16 = _config("label", epochs=1, max_steps=1, precision="bf16", gradient_accumulation=2)
+    assert train(tiny_causal(), train_examples, val_examples, fp32, tmp_path / "a").state.finished
+    assert train(tiny_causal(), train_examples, val_examples, bf16, tmp_path / "b").state.finished

@@ -104,6 +104,15 @@ def _precision(setting: str) -> str:
     return "bf16" if cpu_bf16 and getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)() else "no"
 
 
+def _forget_previous_run() -> None:
+    """Each call to `train` is its own run: a second student in the same process may use another precision or
+    accumulation, which accelerate refuses while the first run's state is alive. The process group is kept."""
+    from accelerate.state import AcceleratorState, GradientState
+
+    AcceleratorState._reset_state(reset_partial_state=False)
+    GradientState._reset_state()
+
+
 def _keeps_logits(model: Any) -> bool:
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     return "logits_to_keep" in inspect.signature(base.forward).parameters
@@ -204,6 +213,7 @@ def train(
     if not train_examples:
         raise ClinreasonError("no training examples (did the teacher keep any rationale?)")
     torch.manual_seed(config.seed)
+    _forget_previous_run()
     accelerator = Accelerator(
         mixed_precision=_precision(config.precision),
         cpu=not torch.cuda.is_available(),
@@ -255,8 +265,9 @@ def train(
     last = out_dir / "last"
     if resume and (last / STATE_FILE).is_file():
         state = TrainState.model_validate_json((last / STATE_FILE).read_text())
-        accelerator.load_state(str(last / "accelerate"))
-        log.info("resumed at step %d (epoch %d, batch %d)", state.global_step, state.epoch, state.step_in_epoch)
+        if not state.finished:  # a finished run has dropped its resume weights
+            accelerator.load_state(str(last / "accelerate"))
+            log.info("resumed at step %d (epoch %d, batch %d)", state.global_step, state.epoch, state.step_in_epoch)
     if state.finished:
         log.info("training in %s already finished", out_dir)
         return _result(out_dir, state, truncated, len(encoded), len(val_encoded))
@@ -327,7 +338,8 @@ def train(
             state.step_in_epoch = 0
     state.stopped_early = state.bad_evals >= config.patience
     state.finished = True
-    _save_last(accelerator, last, state, started, weights=False)
+    state.train_seconds += time.perf_counter() - started
+    _save_last(accelerator, last, state, None, weights=False)
     return _result(out_dir, state, truncated, len(encoded), len(val_encoded))
 
 
@@ -383,14 +395,15 @@ def _save_best(
     tmp.replace(folder)
 
 
-def _save_last(accelerator: Any, folder: Path, state: TrainState, started: float, weights: bool = True) -> None:
+def _save_last(accelerator: Any, folder: Path, state: TrainState, started: float | None, weights: bool = True) -> None:
     """The resume point; a finished run keeps only its state file (the best weights are in best/)."""
     accelerator.wait_for_everyone()
     folder.mkdir(parents=True, exist_ok=True)
     if weights:
         accelerator.save_state(str(folder / "accelerate"))
     if accelerator.is_main_process:
-        saved = state.model_copy(update={"train_seconds": state.train_seconds + time.perf_counter() - started})
+        elapsed = 0.0 if started is None else time.perf_counter() - started
+        saved = state.model_copy(update={"train_seconds": state.train_seconds + elapsed})
         tmp = folder / (STATE_FILE + ".tmp")
         tmp.write_text(saved.model_dump_json(indent=2))
         tmp.replace(folder / STATE_FILE)
