@@ -46,19 +46,49 @@ SMOLLM2_135M = {
 
 
 def real_examples(n: int) -> tuple[Any, Any, list[Any]]:
+    """The first `n` pima-diabetes training patients with the teacher's rationales shipped in the demo seed."""
+    import tempfile
+
+    from clinreason.pipeline.config import RunConfig
+    from clinreason.pipeline.run import seed_file
     from clinreason.records import load_cohort, make_splits
     from clinreason.student.data import build_examples
+    from clinreason.teacher import BackendError, TeacherCache, load_exemplars, load_prompt, run_teacher
+
+    class SeedOnly:
+        kind, model_id, max_concurrency = "gguf", "qwen2.5-coder-1.5b", 1
+
+        def check(self) -> None:
+            pass
+
+        def chat(self, messages: Any, sampling: Any) -> Any:
+            raise BackendError("not in the shipped seed")
+
+        def close(self) -> None:
+            pass
 
     cohort = load_cohort("pima-diabetes")
-    records = make_splits(cohort, seed=0).apply(cohort, "train").records[:n]
-    # Rationales in the teacher's format and length, written from each record's own values.
-    rationales = {}
-    for r in records:
-        lines = [
-            f"{i}. {f.label}: {f.value}, {f.status or 'recorded'}; this informs the diagnosis."
-            for i, f in enumerate(r.findings.values(), start=1)
-        ]
-        rationales[r.id] = "\n".join(lines) + "\nConclusion: the findings support the diagnosis."
+    records = make_splits(cohort, seed=0).apply(cohort, "train").records
+    seed = seed_file(cohort.name)
+    if seed is None:
+        raise SystemExit("no shipped pima-diabetes seed")
+    with tempfile.TemporaryDirectory() as folder, TeacherCache(Path(folder) / "cache.sqlite") as cache:
+        cache.import_jsonl(seed)
+        teacher = RunConfig().teacher  # the demo's settings, as the seed was made with
+        run = run_teacher(
+            cohort,
+            records,
+            SeedOnly(),
+            cache,
+            load_prompt(teacher.prompt),
+            exemplars=load_exemplars(cohort),
+            sampling=teacher.sampling,
+            max_attempts=teacher.max_attempts,
+            retry_temperature=teacher.retry_temperature,
+            stop_after_failures=10**6,
+        )
+    rationales = {r.record_id: r.rationale for r in run.results if r.status == "kept" and r.rationale}
+    records = [r for r in records if r.id in rationales][:n]
     return cohort, records, build_examples(cohort, records, "rationale_then_label", rationales)
 
 
@@ -69,8 +99,9 @@ def train_speed(student: Any, examples: list[Any], precision: str, steps: int, b
     from clinreason.student.train import TrainConfig, batch_loss, collate, encode
 
     config = TrainConfig(precision=precision, batch_size=batch_size)  # type: ignore[arg-type]
-    from clinreason.student.train import _keeps_logits, _precision
+    from clinreason.student.train import _forget_previous_run, _keeps_logits, _precision
 
+    _forget_previous_run()
     accelerator = Accelerator(mixed_precision=_precision(precision), cpu=not torch.cuda.is_available())
     model = student.model
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
