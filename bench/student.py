@@ -99,15 +99,15 @@ def train_speed(student: Any, examples: list[Any], precision: str, steps: int, b
     from clinreason.student.train import TrainConfig, batch_loss, collate, encode
 
     config = TrainConfig(precision=precision, batch_size=batch_size)  # type: ignore[arg-type]
-    from clinreason.student.train import _forget_previous_run, _keeps_logits, _precision
+    from clinreason.student.train import _forget_previous_run, keeps_logits, resolve_precision
 
     _forget_previous_run()
-    accelerator = Accelerator(mixed_precision=_precision(precision), cpu=not torch.cuda.is_available())
+    accelerator = Accelerator(mixed_precision=resolve_precision(precision), cpu=not torch.cuda.is_available())
     model = student.model
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
     model, optimizer = accelerator.prepare(model, optimizer)
     encoded = [encode(student.tokenizer, e, student.kind, config.max_length) for e in examples]
-    keep = _keeps_logits(model)
+    keep = keeps_logits(model)
     times, tokens = [], []
     model.train()
     for step in range(steps + 1):
@@ -125,7 +125,7 @@ def train_speed(student: Any, examples: list[Any], precision: str, steps: int, b
             times.append(time.perf_counter() - started)
             tokens.append(int(batch["attention_mask"].sum()))
     return {
-        "precision": _precision(precision),
+        "precision": resolve_precision(precision),
         "steps": steps,
         "batch": batch_size,
         "tokens_per_s": round(sum(tokens) / sum(times), 1),

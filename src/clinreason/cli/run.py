@@ -164,6 +164,9 @@ def predict_command(
     patient: Annotated[list[str] | None, typer.Option("--id", help="Only these patient ids.")] = None,
     out: Annotated[Path, typer.Option(help="Predictions JSONL.")] = Path("predictions.jsonl"),
     max_new_tokens: Annotated[int, typer.Option(help="Longest rationale.")] = 256,
+    precision: Annotated[
+        str, typer.Option(help="auto (bf16 where the device computes it natively), fp32 or bf16.")
+    ] = "auto",
 ) -> None:
     """Diagnosis, class probabilities and rationale from a trained student, for a split or some patients."""
     from clinreason.cli.teacher import select_records
@@ -172,7 +175,9 @@ def predict_command(
 
     cohort = load_cohort(cohort_name)
     records = [cohort.get(i) for i in patient] if patient else select_records(cohort, split, splits_file, 0)  # type: ignore[arg-type]
-    student, meta = load_checkpoint(checkpoint)
+    if precision not in ("auto", "fp32", "bf16"):
+        raise ConfigError(f"--precision: {precision!r} is not one of auto, fp32, bf16")
+    student, meta = load_checkpoint(checkpoint, precision=precision)  # type: ignore[arg-type]
     columns = (SpinnerColumn(), TextColumn("predicting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console) as progress:
         task = progress.add_task("predict", total=None)

@@ -337,7 +337,7 @@ def _student_stage(
         started = time.perf_counter()
         prediction_file = ctx.folder / "predictions" / f"student-{objective}.jsonl"
         if not prediction_file.is_file():
-            best, _ = load_checkpoint(result.best_checkpoint)
+            best, _ = load_checkpoint(result.best_checkpoint, precision=config.student.train.precision)
             ctx.observer.phase(f"{name}: predicting {len(ctx.test_records)} {config.evaluation.split} patients", None)
             _write_predictions(
                 prediction_file,

@@ -91,7 +91,8 @@ class TrainResult(BaseModel):
     val_examples: int
 
 
-def _precision(setting: str) -> str:
+def resolve_precision(setting: str) -> str:
+    """What "auto" means here: bf16 where the device computes it natively, else fp32 (accelerate's "no")."""
     import torch
 
     if setting == "fp32":
@@ -113,7 +114,7 @@ def _forget_previous_run() -> None:
     GradientState._reset_state()
 
 
-def _keeps_logits(model: Any) -> bool:
+def keeps_logits(model: Any) -> bool:
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     return "logits_to_keep" in inspect.signature(base.forward).parameters
 
@@ -215,7 +216,7 @@ def train(
     torch.manual_seed(config.seed)
     _forget_previous_run()
     accelerator = Accelerator(
-        mixed_precision=_precision(config.precision),
+        mixed_precision=resolve_precision(config.precision),
         cpu=not torch.cuda.is_available(),
         gradient_accumulation_steps=config.gradient_accumulation,
     )
@@ -240,7 +241,7 @@ def train(
     truncated = sum(e.truncated for e in encoded + val_encoded)
     if truncated:
         log.warning("%d example(s) longer than max_length=%d were truncated", truncated, config.max_length)
-    keep = kind == "causal" and _keeps_logits(model)
+    keep = kind == "causal" and keeps_logits(model)
 
     per_epoch = max(math.ceil(len(encoded) / config.batch_size) // accelerator.num_processes, 1)
     if accelerator.num_processes == 1:

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+
+from clinreason.records import Cohort
+from clinreason.student.data import FINAL, prompt_ids, student_prompt
+from clinreason.student.model import Student
+from clinreason.student.predict import load_checkpoint, option_probabilities, predict
+from clinreason.student.train import TrainConfig, train
+
+
+def _full_logit_probabilities(student: Student, prompt: str, letters: list[str]) -> list[float]:
+    """P(option) by hand: the whole sequence's logits, summed log-probabilities of every answer token
+    after the tokens the options share."""
+    tokenizer = student.tokenizer
+    start = prompt_ids(tokenizer, prompt, student.kind)
+    answers = [tokenizer(f"{FINAL}({x})", add_special_tokens=False)["input_ids"] for x in letters]
+    common = 0
+    while all(len(a) > common for a in answers) and len({a[common] for a in answers}) == 1:
+        common += 1
+    scores = []
+    with torch.inference_mode():
+        for answer in answers:
+            logits = student.model(input_ids=torch.tensor([start + answer])).logits[0].float()
+            logprobs = torch.log_softmax(logits, dim=-1)
+            scores.append(sum(float(logprobs[len(start) + i - 1, answer[i]]) for i in range(common, len(answer))))
+    weights = [math.exp(s - max(scores)) for s in scores]
+    return [w / sum(weights) for w in weights]
+
+
+def test_option_probabilities_match_the_full_computation(
+    tiny_causal: Callable[[], Student], toy_cohort: Cohort
+) -> None:
+    student = tiny_causal()
+    student.model.eval()
+    for record in toy_cohort.records[:3]:
+        prompt = student_prompt(toy_cohort, record, "label")
+        fast = option_probabilities(student, prompt, FINAL, ["A", "B"])
+        assert fast == pytest.approx(_full_logit_probabilities(student, prompt, ["A", "B"]), abs=1e-5)
+        assert sum(fast) == pytest.approx(1.0)
+
+
+def test_checkpoint_loads_in_bf16_when_asked(
+    tiny_causal: Callable[[], Student], toy_cohort: Cohort, toy_rationales: dict[str, str], tmp_path: Path
+) -> None:
+    from clinreason.student.data import build_examples
+
+    examples = build_examples(toy_cohort, toy_cohort.records[:8], "label", toy_rationales)
+    config = TrainConfig(objective="label", epochs=1, max_steps=1, batch_size=4, precision="fp32")
+    train(tiny_causal(), examples, examples[:2], config, tmp_path)
+    fp32, _ = load_checkpoint(tmp_path / "best", device="cpu", precision="fp32")
+    bf16, _ = load_checkpoint(tmp_path / "best", device="cpu", precision="bf16")
+    assert {p.dtype for p in fp32.model.parameters()} == {torch.float32}
+    assert {p.dtype for p in bf16.model.parameters()} == {torch.bfloat16}
+    records = toy_cohort.records[16:20]
+    a = predict(fp32, toy_cohort, records, "label")
+    b = predict(bf16, toy_cohort, records, "label")
+    for x, y in zip(a, b, strict=True):
+        assert sum(y.probabilities.values()) == pytest.approx(1.0)
+        assert x.probabilities == pytest.approx(y.probabilities, abs=0.05)  # bf16 rounding only
