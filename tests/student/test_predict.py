@@ -45,21 +45,20 @@ def test_option_probabilities_match_the_full_computation(
         assert sum(fast) == pytest.approx(1.0)
 
 
-def test_checkpoint_loads_in_bf16_when_asked(
+def test_bf16_writes_rationales_but_scores_with_the_models_own_weights(
     tiny_causal: Callable[[], Student], toy_cohort: Cohort, toy_rationales: dict[str, str], tmp_path: Path
 ) -> None:
     from clinreason.student.data import build_examples
 
-    examples = build_examples(toy_cohort, toy_cohort.records[:8], "label", toy_rationales)
-    config = TrainConfig(objective="label", epochs=1, max_steps=1, batch_size=4, precision="fp32")
+    examples = build_examples(toy_cohort, toy_cohort.records[:8], "rationale_then_label", toy_rationales)
+    config = TrainConfig(objective="rationale_then_label", epochs=1, max_steps=1, batch_size=4, precision="fp32")
     train(tiny_causal(), examples, examples[:2], config, tmp_path)
-    fp32, _ = load_checkpoint(tmp_path / "best", device="cpu", precision="fp32")
-    bf16, _ = load_checkpoint(tmp_path / "best", device="cpu", precision="bf16")
-    assert {p.dtype for p in fp32.model.parameters()} == {torch.float32}
-    assert {p.dtype for p in bf16.model.parameters()} == {torch.bfloat16}
-    records = toy_cohort.records[16:20]
-    a = predict(fp32, toy_cohort, records, "label")
-    b = predict(bf16, toy_cohort, records, "label")
-    for x, y in zip(a, b, strict=True):
-        assert sum(y.probabilities.values()) == pytest.approx(1.0)
-        assert x.probabilities == pytest.approx(y.probabilities, abs=0.05)  # bf16 rounding only
+    student, _ = load_checkpoint(tmp_path / "best", device="cpu")
+    records = toy_cohort.records[16:19]
+    fp32 = predict(student, toy_cohort, records, "rationale_then_label", max_new_tokens=8, precision="fp32")
+    bf16 = predict(student, toy_cohort, records, "rationale_then_label", max_new_tokens=8, precision="bf16")
+    assert {p.dtype for p in student.model.parameters()} == {torch.float32}  # the caller's model is untouched
+    same = [(a, b) for a, b in zip(fp32, bf16, strict=True) if a.text == b.text]
+    assert same, "bf16 greedy decoding should reproduce at least one fp32 rationale of this tiny model"
+    for a, b in same:  # same rationale: the probabilities come from the same fp32 weights
+        assert a.probabilities == pytest.approx(b.probabilities, abs=1e-6)

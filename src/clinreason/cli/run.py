@@ -165,7 +165,7 @@ def predict_command(
     out: Annotated[Path, typer.Option(help="Predictions JSONL.")] = Path("predictions.jsonl"),
     max_new_tokens: Annotated[int, typer.Option(help="Longest rationale.")] = 256,
     precision: Annotated[
-        str, typer.Option(help="auto (bf16 where the device computes it natively), fp32 or bf16.")
+        str, typer.Option(help="Rationale writing: auto (bf16 where the device computes it natively), fp32, bf16.")
     ] = "auto",
 ) -> None:
     """Diagnosis, class probabilities and rationale from a trained student, for a split or some patients."""
@@ -177,7 +177,7 @@ def predict_command(
     records = [cohort.get(i) for i in patient] if patient else select_records(cohort, split, splits_file, 0)  # type: ignore[arg-type]
     if precision not in ("auto", "fp32", "bf16"):
         raise ConfigError(f"--precision: {precision!r} is not one of auto, fp32, bf16")
-    student, meta = load_checkpoint(checkpoint, precision=precision)  # type: ignore[arg-type]
+    student, meta = load_checkpoint(checkpoint)
     columns = (SpinnerColumn(), TextColumn("predicting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console) as progress:
         task = progress.add_task("predict", total=None)
@@ -187,6 +187,7 @@ def predict_command(
             records,
             meta["objective"],
             max_new_tokens=max_new_tokens,
+            precision=precision,  # type: ignore[arg-type]
             on_progress=lambda d, t: progress.update(task, completed=d, total=t),
         )
     out.parent.mkdir(parents=True, exist_ok=True)

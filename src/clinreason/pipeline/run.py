@@ -337,7 +337,7 @@ def _student_stage(
         started = time.perf_counter()
         prediction_file = ctx.folder / "predictions" / f"student-{objective}.jsonl"
         if not prediction_file.is_file():
-            best, _ = load_checkpoint(result.best_checkpoint, precision=config.student.train.precision)
+            best, _ = load_checkpoint(result.best_checkpoint)
             ctx.observer.phase(f"{name}: predicting {len(ctx.test_records)} {config.evaluation.split} patients", None)
             _write_predictions(
                 prediction_file,
@@ -348,6 +348,7 @@ def _student_stage(
                     objective,
                     max_new_tokens=config.evaluation.max_new_tokens,
                     batch_size=config.evaluation.batch_size,
+                    precision=config.student.train.precision,
                     on_progress=lambda d, t: ctx.observer.advance(d, t),
                 ),
             )
