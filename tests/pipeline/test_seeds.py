@@ -1,6 +1,7 @@
 """The teacher generations shipped for the demo must answer every request the demo makes, or
 `make demo` would fall back to hours of CPU generation. Any change to the prompts, exemplars, fact
-sheets or patient texts breaks this test until the seed is regenerated (see docs/benchmarks.md)."""
+sheets or patient texts breaks this test until the seed is regenerated (docs/teacher.md, "The shipped
+demo seed")."""
 
 from __future__ import annotations
 
