@@ -31,7 +31,8 @@ WORDS = (
 def generate(path: Path, scale: float, seed: int = 0) -> None:
     rng = random.Random(seed)
     notes, summaries = int(NOTES * scale), int(SUMMARIES * scale)
-    summary_rows = set(rng.sample(range(notes), summaries))
+    # One discharge summary per admission, as the loader expects; other notes share admissions.
+    summary_hadm = {row: 100000 + i for i, row in enumerate(sorted(rng.sample(range(notes), summaries)))}
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(
@@ -50,8 +51,8 @@ def generate(path: Path, scale: float, seed: int = 0) -> None:
             ]
         )
         for row in range(notes):
-            hadm = 100000 + row % (summaries or 1)
-            if row in summary_rows:
+            hadm = summary_hadm.get(row, 100000 + row % (summaries or 1))
+            if row in summary_hadm:
                 course = " ".join(rng.choices(WORDS, k=rng.randint(80, 400)))
                 filler = " ".join(rng.choices(WORDS, k=rng.randint(600, 1600)))
                 text = (
