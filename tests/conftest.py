@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -123,29 +124,44 @@ def make_adni_csv(tmp_path: Path) -> Callable[[Callable[[list[dict[str, object]]
     return make
 
 
-@pytest.fixture
-def tiny_student_dir(tmp_path: Path) -> Path:
-    """A tiny random Llama saved with SmolLM2's tokenizer: a student folder that trains in seconds."""
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+@pytest.fixture(scope="session")
+def tokenizer() -> Any:
+    """SmolLM2's tokenizer (with its chat template), read from the packaged GGUF."""
+    from transformers import AutoTokenizer
 
     from clinreason.teacher.models import resolve_gguf
 
     gguf = resolve_gguf("smollm2-135m")
-    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=2048,
-        eos_token_id=tokenizer.eos_token_id,
-        tie_word_embeddings=True,
-    )
+    return AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+
+
+@pytest.fixture
+def tiny_llama() -> Callable[..., Any]:
+    """A factory of tiny random Llamas (seeded) sized for a tokenizer; keyword arguments go to LlamaConfig."""
+
+    def make(tokenizer: Any, **config: Any) -> Any:
+        import torch
+        from transformers import LlamaConfig, LlamaForCausalLM
+
+        torch.manual_seed(0)
+        sizes = {
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 2,
+            "max_position_embeddings": 2048,
+        }
+        return LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), **{**sizes, **config}))
+
+    return make
+
+
+@pytest.fixture
+def tiny_student_dir(tmp_path: Path, tokenizer: Any, tiny_llama: Callable[..., Any]) -> Path:
+    """A tiny random Llama saved with SmolLM2's tokenizer: a student folder that trains in seconds."""
+    model = tiny_llama(tokenizer, eos_token_id=tokenizer.eos_token_id, tie_word_embeddings=True)
     folder = tmp_path / "tiny-student"
-    LlamaForCausalLM(config).save_pretrained(folder)
+    model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder

@@ -10,37 +10,15 @@ import pytest
 
 from clinreason.records import Cohort, CohortSource, Finding, PatientRecord, ReferenceRange
 from clinreason.student.model import Student, prepare
-from clinreason.teacher.models import resolve_gguf
-
-
-@pytest.fixture(scope="session")
-def tokenizer() -> Any:
-    """SmolLM2's tokenizer (with its chat template), read from the packaged GGUF."""
-    from transformers import AutoTokenizer
-
-    gguf = resolve_gguf("smollm2-135m")
-    return AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
 
 
 @pytest.fixture
-def tiny_causal(tokenizer: Any) -> Callable[[], Student]:
+def tiny_causal(tokenizer: Any, tiny_llama: Callable[..., Any]) -> Callable[[], Student]:
     def make() -> Student:
-        import torch
-        from transformers import LlamaConfig, LlamaForCausalLM
-
-        torch.manual_seed(0)
-        config = LlamaConfig(
-            vocab_size=len(tokenizer),
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            max_position_embeddings=1024,
-            eos_token_id=tokenizer.eos_token_id,
-            tie_word_embeddings=True,
+        model = tiny_llama(
+            tokenizer, max_position_embeddings=1024, eos_token_id=tokenizer.eos_token_id, tie_word_embeddings=True
         )
-        return prepare(LlamaForCausalLM(config), tokenizer, name="tiny-llama", device="cpu")
+        return prepare(model, tokenizer, name="tiny-llama", device="cpu")
 
     return make
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,22 +11,9 @@ import torch
 from clinreason.student.multimodal_model import TS_TOKEN, MultimodalStudent
 
 
-def _student(tokenizer: Any, knowledge: bool = True) -> tuple[MultimodalStudent, Any]:
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(0)
+def _student(tokenizer: Any, tiny_llama: Callable[..., Any], knowledge: bool = True) -> tuple[MultimodalStudent, Any]:
     tok = copy.deepcopy(tokenizer)
-    lm = LlamaForCausalLM(
-        LlamaConfig(
-            vocab_size=len(tok),
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            max_position_embeddings=512,
-        )
-    )
+    lm = tiny_llama(tok, max_position_embeddings=512)
     kb = torch.randn(40, 32) if knowledge else None
     model = MultimodalStudent(
         lm, tok, n_variables=3, length=16, d_model=16, layers=1, heads=2, knowledge=kb, prototypes=6
@@ -39,8 +27,8 @@ def _batch(tok: Any, placeholders: int = 3) -> dict[str, torch.Tensor]:
     return {"input_ids": ids, "values": torch.randn(1, 16, 3), "observed": torch.ones(1, 16, 3)}
 
 
-def test_placeholders_are_replaced_by_series_tokens(tokenizer: Any) -> None:
-    model, tok = _student(tokenizer)
+def test_placeholders_are_replaced_by_series_tokens(tokenizer: Any, tiny_llama: Callable[..., Any]) -> None:
+    model, tok = _student(tokenizer, tiny_llama)
     batch = _batch(tok)
     where = batch["input_ids"][0] == model.ts_token_id
     assert int(where.sum()) == 3
@@ -55,8 +43,8 @@ def test_placeholders_are_replaced_by_series_tokens(tokenizer: Any) -> None:
 
 
 @pytest.mark.parametrize("knowledge", [True, False])
-def test_each_stage_freezes_exactly_its_parts(tokenizer: Any, knowledge: bool) -> None:
-    model, tok = _student(tokenizer, knowledge)
+def test_each_stage_freezes_exactly_its_parts(tokenizer: Any, tiny_llama: Callable[..., Any], knowledge: bool) -> None:
+    model, tok = _student(tokenizer, tiny_llama, knowledge)
     bridge = model.knowledge if knowledge else model.project
     expected = {1: (True, False, False), 2: (False, True, True), 3: (True, False, True)}
     for stage, (lm, encoder, mapped) in expected.items():
@@ -75,8 +63,8 @@ def test_each_stage_freezes_exactly_its_parts(tokenizer: Any, knowledge: bool) -
         assert any(grads(bridge)) == mapped, stage  # type: ignore[arg-type]
 
 
-def test_save_and_load_give_the_same_outputs(tokenizer: Any, tmp_path: Path) -> None:
-    model, tok = _student(tokenizer)
+def test_save_and_load_give_the_same_outputs(tokenizer: Any, tiny_llama: Callable[..., Any], tmp_path: Path) -> None:
+    model, tok = _student(tokenizer, tiny_llama)
     model.eval()
     batch = _batch(tok)
     before = model(**batch).logits

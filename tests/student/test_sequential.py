@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,22 +33,9 @@ def test_prompts_and_targets_per_mode() -> None:
     assert stated_diseases("Diseases: Shock, Pneumonia\nNote rationale: x") == "Shock, Pneumonia"
 
 
-def test_three_stages_train_what_they_should(tokenizer: Any, tmp_path: Path) -> None:
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(0)
+def test_three_stages_train_what_they_should(tokenizer: Any, tiny_llama: Callable[..., Any], tmp_path: Path) -> None:
     tok = copy.deepcopy(tokenizer)
-    lm = LlamaForCausalLM(
-        LlamaConfig(
-            vocab_size=len(tok),
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            max_position_embeddings=2048,
-        )
-    )
+    lm = tiny_llama(tok)
     model = MultimodalStudent(lm, tok, d_model=16, layers=1, heads=2, knowledge=torch.randn(30, 32), prototypes=6)
     cohort = make_multimodal_cohort(n=14, seed=0)
     rationales = cohort_rationales(cohort, reference_rationales)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
@@ -162,23 +162,9 @@ def test_missing_api_key_for_openai(monkeypatch: pytest.MonkeyPatch) -> None:
         OpenAICompatibleBackend("gpt-4o-mini")
 
 
-def test_transformers_backend_with_a_tiny_model(smollm2: Path) -> None:
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    tokenizer = AutoTokenizer.from_pretrained(str(smollm2.parent), gguf_file=smollm2.name)
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=2048,
-        eos_token_id=tokenizer.eos_token_id,
-    )
-    backend = TransformersBackend("tiny-llama", model_obj=LlamaForCausalLM(config), tokenizer=tokenizer)
+def test_transformers_backend_with_a_tiny_model(tokenizer: Any, tiny_llama: Callable[..., Any]) -> None:
+    model = tiny_llama(tokenizer, eos_token_id=tokenizer.eos_token_id)
+    backend = TransformersBackend("tiny-llama", model_obj=model, tokenizer=tokenizer)
     completion = backend.chat(MESSAGES, Sampling(max_tokens=8))
     assert completion.completion_tokens is not None and 0 < completion.completion_tokens <= 8
     assert completion.prompt_tokens and completion.prompt_tokens > 10
