@@ -53,19 +53,7 @@ def real_examples(n: int) -> tuple[Any, Any, list[Any]]:
     from clinreason.pipeline.run import seed_file
     from clinreason.records import load_cohort, make_splits
     from clinreason.student.data import build_examples
-    from clinreason.teacher import BackendError, TeacherCache, load_exemplars, load_prompt, run_teacher
-
-    class SeedOnly:
-        kind, model_id, max_concurrency = "gguf", "qwen2.5-coder-1.5b", 1
-
-        def check(self) -> None:
-            pass
-
-        def chat(self, messages: Any, sampling: Any) -> Any:
-            raise BackendError("not in the shipped seed")
-
-        def close(self) -> None:
-            pass
+    from clinreason.teacher import CacheOnlyBackend, TeacherCache, load_exemplars, load_prompt, run_teacher
 
     cohort = load_cohort("pima-diabetes")
     records = make_splits(cohort, seed=0).apply(cohort, "train").records
@@ -78,7 +66,7 @@ def real_examples(n: int) -> tuple[Any, Any, list[Any]]:
         run = run_teacher(
             cohort,
             records,
-            SeedOnly(),
+            CacheOnlyBackend(teacher.backend, teacher.model),
             cache,
             load_prompt(teacher.prompt),
             exemplars=load_exemplars(cohort),

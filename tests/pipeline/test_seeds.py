@@ -11,32 +11,12 @@ from clinreason.pipeline.config import RunConfig
 from clinreason.pipeline.run import seed_file
 from clinreason.records import load_cohort, make_splits
 from clinreason.teacher import (
-    BackendError,
-    Completion,
-    Sampling,
+    CacheOnlyBackend,
     TeacherCache,
     load_exemplars,
     load_prompt,
     run_teacher,
 )
-from clinreason.teacher.backend import Message
-
-
-class NoGeneration:
-    """A teacher that must never be asked: every request has to be served by the cache."""
-
-    kind = "gguf"
-    model_id = "qwen2.5-coder-1.5b"
-    max_concurrency = 1
-
-    def check(self) -> None:
-        pass
-
-    def chat(self, messages: list[Message], sampling: Sampling) -> Completion:
-        raise BackendError("not in the shipped seed")
-
-    def close(self) -> None:
-        pass
 
 
 def test_shipped_seed_covers_the_demo(tmp_path: Path) -> None:
@@ -55,7 +35,7 @@ def test_shipped_seed_covers_the_demo(tmp_path: Path) -> None:
             run = run_teacher(
                 cohort,
                 records,
-                NoGeneration(),
+                CacheOnlyBackend("gguf", "qwen2.5-coder-1.5b"),  # every request must come from the seed
                 cache,
                 load_prompt(prompt),
                 exemplars=shots,

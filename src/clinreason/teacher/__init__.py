@@ -2,6 +2,7 @@
 
 from clinreason.teacher.backend import (
     BackendError,
+    CacheOnlyBackend,
     Completion,
     Sampling,
     TeacherBackend,
@@ -26,6 +27,7 @@ __all__ = [
     "DEFAULT_TEACHER",
     "PACKAGED_MODELS",
     "BackendError",
+    "CacheOnlyBackend",
     "Completion",
     "Exemplar",
     "ParsedAnswer",

@@ -61,3 +61,22 @@ class TeacherBackend(Protocol):
 
     def close(self) -> None:
         """Release the model or connection."""
+
+
+class CacheOnlyBackend:
+    """Stands in for a teacher whose answers are all cached (a shipped seed, a colleague's export): it
+    names the teacher so cache keys match, and fails every request that would need generation."""
+
+    max_concurrency = 1
+
+    def __init__(self, kind: str, model_id: str) -> None:
+        self.kind, self.model_id = kind, model_id
+
+    def check(self) -> None:
+        pass
+
+    def chat(self, messages: list[Message], sampling: Sampling) -> Completion:
+        raise BackendError(f"{self.kind}:{self.model_id}: not in the cache, and this backend does not generate")
+
+    def close(self) -> None:
+        pass
