@@ -1,41 +1,14 @@
 from __future__ import annotations
 
 from clinreason.knowledge.base import by_name, entry, knowledge_text, load_kb, retrieve
+from clinreason.records.mimic import PHENOTYPES  # the labels the MIMIC loader gives
 from clinreason.records.timeseries import VARIABLES
-
-PHENOTYPES = [
-    "Acute and unspecified renal failure",
-    "Acute cerebrovascular disease",
-    "Acute myocardial infarction",
-    "Cardiac dysrhythmias",
-    "Chronic kidney disease",
-    "Chronic obstructive pulmonary disease and bronchiectasis",
-    "Complications of surgical procedures or medical care",
-    "Conduction disorders",
-    "Congestive heart failure; nonhypertensive",
-    "Coronary atherosclerosis and other heart disease",
-    "Diabetes mellitus with complications",
-    "Diabetes mellitus without complication",
-    "Disorders of lipid metabolism",
-    "Essential hypertension",
-    "Fluid and electrolyte disorders",
-    "Gastrointestinal hemorrhage",
-    "Hypertension with complications and secondary hypertension",
-    "Other liver diseases",
-    "Other lower respiratory disease",
-    "Other upper respiratory disease",
-    "Pleurisy; pneumothorax; pulmonary collapse",
-    "Pneumonia (except that caused by tuberculosis or sexually transmitted disease)",
-    "Respiratory failure; insufficiency; arrest (adult)",
-    "Septicemia (except in labor)",
-    "Shock",
-]
 
 
 def test_kb_covers_phenotypes_variables_and_dementia() -> None:
     entries = load_kb()
     assert all(e.source and e.text for e in entries)
-    assert all(by_name(name) is not None for name in PHENOTYPES)
+    assert len(PHENOTYPES) == 25 and all(by_name(name) is not None for name in PHENOTYPES)
     assert {e.id for e in entries if e.kind == "finding"} == set(VARIABLES)
     assert {"alzheimers", "mci", "normal_cognition"} <= {e.id for e in entries}
 
