@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from clinreason.evaluate.series_claims import check_series_claims
+import pytest
+
+from clinreason.evaluate.series_claims import check_series_claims, verified_claims
 from clinreason.records import Note, PatientRecord, TimeSeriesPoint
 
 
@@ -40,3 +42,43 @@ def test_hand_checked_series_rationale() -> None:
         ]
     )
     assert report.rate == 5 / 8
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("The elevated heart rate fits sepsis.", [("heart_rate", "high", "supported")]),
+        ("Heart rate was low at night.", [("heart_rate", "low", "supported")]),  # one reading of 55
+        ("The temperature was markedly elevated.", [("temperature", "high", "wrong")]),
+        ("Temperature remained normal.", [("temperature", "normal", "supported")]),
+        ("Heart rate was not elevated.", []),  # negated: no claim read
+        (  # one word before a list applies to each variable in it
+            "The high heart rate and temperature fit sepsis.",
+            [("heart_rate", "high", "supported"), ("temperature", "high", "wrong")],
+        ),
+        (  # and one after it
+            "Heart rate and oxygen saturation are elevated.",
+            [("heart_rate", "high", "supported"), ("spo2", "high", "unsupported")],
+        ),
+        (  # a direction word that belongs to the next noun is not read as the variable's
+            "Heart rate with lower blood pressure fits shock.",
+            [],
+        ),
+        (  # the count is the claim; the direction in it is not counted twice
+            "Heart rate is higher than normal 4 times.",
+            [("heart_rate", "higher than normal 4", "supported")],
+        ),
+        (  # a trend used as an adjective of the next noun is not the variable's trend
+            "Fever, then falling blood pressure.",
+            [],
+        ),
+    ],
+)
+def test_direction_words(text: str, expected: list[tuple[str, str, str]]) -> None:
+    report = check_series_claims(text, _record())
+    assert sorted((c.finding or "", c.stated, c.verdict) for c in report.claims) == sorted(expected)
+
+
+def test_verified_claims_sums_over_records() -> None:
+    texts = ["Heart rate is higher than normal 4 times.", "Temperature was elevated. Heart rate was low."]
+    assert verified_claims((text, _record()) for text in texts) == (2, 3)

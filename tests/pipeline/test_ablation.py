@@ -5,8 +5,11 @@ from pathlib import Path
 
 import pytest
 
+from clinreason.errors import ConfigError
 from clinreason.pipeline.ablation import AblationConfig, run_ablation
 from clinreason.student.train import TrainConfig
+from clinreason.teacher import Completion, Sampling, TeacherConfig
+from clinreason.teacher.backend import Message
 
 
 @pytest.mark.slow
@@ -34,3 +37,70 @@ def test_ablation_runs_all_four_variants(tmp_path: Path, tiny_student_dir: Path)
     table = (tmp_path / "ablation" / "ablation.md").read_text()
     assert "| full (ClinRaGen) |" in table and "verified-claim rate" in table
     assert json.loads((tmp_path / "ablation" / "ablation.json").read_text())["test"] == summary["test"]
+
+
+class ScriptedTeacher:
+    """Answers in the clinragen format for most stays and off-format for every fifth one."""
+
+    kind, model_id, max_concurrency = "scripted", "clinragen-test", 1
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def check(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def chat(self, messages: list[Message], sampling: Sampling) -> Completion:
+        self.calls += 1
+        user = messages[-1]["content"]
+        if "Diagnosed diseases: No disease" in user and self.calls % 5 == 0:
+            return Completion(text="I cannot tell.", completion_tokens=3)
+        return Completion(
+            text="Note rationale: The course explains the diagnoses well.\n"
+            "Lab rationale: The heart rate was elevated during the stay.",
+            completion_tokens=20,
+        )
+
+
+@pytest.mark.slow
+def test_ablation_with_a_teacher_scores_its_rationales_and_reruns_from_saved_answers(
+    tmp_path: Path, tiny_student_dir: Path
+) -> None:
+    config = AblationConfig(
+        patients=30,
+        student=str(tiny_student_dir),
+        d_model=16,
+        layers=1,
+        heads=2,
+        prototypes=6,
+        max_new_tokens=8,
+        teacher=TeacherConfig(backend="openai", model="scripted", base_url="http://127.0.0.1:9/v1", max_attempts=1),
+        teacher_cache=tmp_path / "cache.sqlite",
+        train=TrainConfig(epochs=1, batch_size=8, learning_rate=1e-3, precision="fp32", max_length=1024),
+        out=tmp_path / "ablation",
+    )
+    teacher = ScriptedTeacher()
+    summary = run_ablation(config, backend=teacher)
+    assert summary["rationale_source"] == "teacher scripted:clinragen-test (clinragen-rationalize@v1)"
+    run = summary["teacher_run"]
+    assert run["kept"] == summary["train_stays"] + summary["validation_stays"] and run["rejected"] > 0
+    assert summary["left_out_without_rationale"] == run["rejected"]
+    on_test = summary["rationales_on_test"]
+    # each kept test rationale makes one checkable claim: "heart rate was elevated"
+    assert on_test["claims_checked"] == on_test["stays"] and 0.0 <= on_test["verified_claim_rate"] <= 1.0
+    assert (
+        "| rationales learned from: teacher scripted:clinragen-test"
+        in (tmp_path / "ablation" / "ablation.md").read_text()
+    )
+    calls = teacher.calls
+    saved = {p: p.stat().st_mtime_ns for p in (tmp_path / "ablation" / "predictions").iterdir()}
+    again = run_ablation(config, backend=teacher)
+    assert teacher.calls == calls  # every answer came from the cache
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "ablation" / "predictions").iterdir()} == saved
+    assert again["variants"] == summary["variants"]  # the saved answers were rescored, not generated again
+
+
+def test_a_cohort_without_rules_needs_a_teacher(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="has no rule-based rationales"):
+        run_ablation(AblationConfig(cohort="heart-disease", out=tmp_path / "a"))

@@ -55,3 +55,9 @@ def test_csv_without_spec_asks_for_one(tmp_path: Path) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="file not found"):
         load_cohort(str(tmp_path / "nothing.csv"))
+
+
+def test_the_generated_multimodal_cohort_loads_by_name() -> None:
+    cohort = load_cohort("synthetic-multimodal")
+    assert cohort.name == "synthetic-multimodal" and len(cohort) == 400 and cohort.multilabel
+    assert cohort.records[0].notes and cohort.records[0].time_series

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import csv
+import shutil
 from pathlib import Path
 
 import pytest
 
-from clinreason.errors import DataError
-from clinreason.records import record_to_text
-from clinreason.records.mimic import PHENOTYPES, brief_hospital_course, load_mimic3_phenotyping, read_courses
+from clinreason.errors import ConfigError, DataError
+from clinreason.records import load_cohort, record_to_text
+from clinreason.records.mimic import (
+    PHENOTYPES,
+    brief_hospital_course,
+    load_mimic3_phenotyping,
+    load_mimic_spec,
+    read_courses,
+)
 from clinreason.records.timeseries import load_points
 
 EPISODE_HEADER = [
@@ -182,3 +189,38 @@ def test_bad_files_are_named(mimic: dict[str, Path], tmp_path: Path) -> None:
     bad_notes.write_text("ROW_ID,HADM_ID,TEXT\n1,2,x\n")
     with pytest.raises(DataError, match=r"missing column\(s\) \['CATEGORY', 'DESCRIPTION', 'ISERROR'\]"):
         read_courses(bad_notes)
+
+
+def _benchmark_test_split(mimic: dict[str, Path]) -> None:
+    """The benchmark's test folder: here only subject 20's stay, in the same layout as train."""
+    train, test = (mimic["benchmark"] / "phenotyping" / name for name in ("train", "test"))
+    test.mkdir()
+    lines = (train / "listfile.csv").read_text().splitlines()
+    (test / "listfile.csv").write_text("\n".join([lines[0], *[x for x in lines[1:] if x.startswith("20_")]]) + "\n")
+    shutil.copy(train / "20_episode1_timeseries.csv", test / "20_episode1_timeseries.csv")
+
+
+def test_yaml_spec_loads_train_and_test_split_through_load_cohort(mimic: dict[str, Path], tmp_path: Path) -> None:
+    _benchmark_test_split(mimic)
+    spec = tmp_path / "mimic.yaml"
+    relative = {k: v.relative_to(tmp_path) for k, v in mimic.items()}
+    spec.write_text(
+        "kind: mimic3-phenotyping\n"
+        f"benchmark: {relative['benchmark']}\nroot: {relative['root']}\nnoteevents: {relative['notes']}\n"
+    )
+    train = load_cohort(spec)
+    assert train.name == "mimic3-phenotyping-train" and [r.id for r in train] == ["10_episode1", "20_episode1"]
+    test = load_mimic_spec(spec, split="test")
+    assert test.name == "mimic3-phenotyping-test" and [r.id for r in test] == ["20_episode1"]
+    assert test.get("20_episode1").labels == ["Essential hypertension"]
+    assert "lisinopril" in test.get("20_episode1").notes[0].text
+
+
+def test_yaml_spec_errors_name_the_field(mimic: dict[str, Path], tmp_path: Path) -> None:
+    spec = tmp_path / "mimic.yaml"
+    spec.write_text(f"kind: mimic3-phenotyping\nbenchmark: nowhere\nroot: {mimic['root']}\nnoteevents: x.csv\n")
+    with pytest.raises(ConfigError, match=r"'benchmark' points to .*nowhere, which does not exist"):
+        load_cohort(spec)
+    spec.write_text(f"kind: mimic3-phenotyping\nbenchmark: {mimic['benchmark']}\nsplit: valid\n")
+    with pytest.raises(ConfigError, match=r"invalid MIMIC specification: root: Field required.*split"):
+        load_cohort(spec)

@@ -221,6 +221,17 @@ def evaluate_command(
 @app.command()
 @user_errors
 def ablation(
+    cohort: Annotated[
+        str, typer.Option(help="synthetic-multimodal, or a MIMIC YAML (kind: mimic3-phenotyping; needs --teacher).")
+    ] = "synthetic-multimodal",
+    test_cohort: Annotated[
+        str | None, typer.Option(help="Test stays from this cohort, e.g. a MIMIC YAML with split: test.")
+    ] = None,
+    teacher: Annotated[
+        str | None,
+        typer.Option(help="LLM teacher for the rationales (backend:model); default: the synthetic cohort's rules."),
+    ] = None,
+    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible server for --teacher openai:...")] = None,
     patients: Annotated[int, typer.Option(min=20, help="Synthetic ICU stays to generate.")] = 400,
     student: Annotated[str, typer.Option(help="Student model (packaged name, folder or hub id).")] = "smollm2-135m",
     epochs: Annotated[int, typer.Option(min=1, help="Epochs per stage.")] = 2,
@@ -232,9 +243,13 @@ def ablation(
     knowledge attention, full; multi-label micro/macro-F1 and verified-claim rate."""
     from clinreason.pipeline.ablation import AblationConfig, run_ablation
     from clinreason.student.train import TrainConfig
+    from clinreason.teacher import TeacherConfig
 
     train_config = TrainConfig(epochs=epochs, learning_rate=1e-4, batch_size=8, max_steps=6 if quick else max_steps)
     config = AblationConfig(
+        cohort=cohort,
+        test_cohort=test_cohort,
+        teacher=TeacherConfig.from_spec(teacher, base_url=base_url) if teacher else None,
         patients=60 if quick else patients,
         student=student,
         train=train_config,

@@ -43,8 +43,8 @@ from clinreason.teacher import (
 )
 
 SplitChoice = Literal["train", "validation", "test", "all"]
-TaskChoice = Literal["rationalize", "diagnose"]
-DEFAULT_PROMPTS = {"rationalize": "kwon-rationalize", "diagnose": "diagnose"}
+TaskChoice = Literal["rationalize", "diagnose", "clinragen"]
+DEFAULT_PROMPTS = {"rationalize": "kwon-rationalize", "diagnose": "diagnose", "clinragen": "clinragen-rationalize"}
 
 
 class RateColumn(ProgressColumn):
@@ -105,9 +105,10 @@ def rationalize(
     ] = "gguf:qwen2.5-coder-1.5b",
     base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible server, e.g. http://host:8000/v1.")] = None,
     api_key_env: Annotated[str, typer.Option(help="Environment variable holding the API key.")] = "OPENAI_API_KEY",
-    task: Annotated[TaskChoice, typer.Option(help="rationalize (gold label given) or diagnose (no label).")] = (
-        "rationalize"
-    ),
+    task: Annotated[
+        TaskChoice,
+        typer.Option(help="rationalize (gold label given), diagnose (no label) or clinragen (note + lab rationales)."),
+    ] = ("rationalize"),
     prompt: Annotated[str | None, typer.Option(help="Prompt template name or YAML file.")] = None,
     exemplars: Annotated[Path | None, typer.Option(help="Exemplar YAML (default: bundled for the cohort).")] = None,
     zero_shot: Annotated[bool, typer.Option("--zero-shot", help="Use no exemplars.")] = False,
@@ -135,7 +136,7 @@ def rationalize(
     template = load_prompt(prompt or DEFAULT_PROMPTS[task])
     if template.task != task:
         raise ConfigError(f"prompt {template.id} is for task '{template.task}', not '{task}'")
-    shots = [] if zero_shot else load_exemplars(cohort, exemplars)
+    shots = [] if zero_shot or task == "clinragen" else load_exemplars(cohort, exemplars)
     sampling = Sampling(max_tokens=max_tokens, temperature=temperature)
     out = out or Path("runs") / "rationales" / f"{cohort.name}-{split}-{task}.jsonl"
     console.print(
@@ -163,10 +164,25 @@ def rationalize(
             backend.close()
         write_results(run, out)
         print_run_summary(run.summary)
+        if task == "clinragen":
+            _print_claim_rate(run.results, records)
         console.print(f"Results: {out} (summary: {out.with_suffix('.summary.json')}); cache: {store.path}")
         if export_cache is not None:
             count = store.export_jsonl(export_cache, cohort=cohort.name)
             console.print(f"Exported {count} cached generation(s) of {cohort.name} to {export_cache}")
+
+
+def _print_claim_rate(results: list[TeacherResult], records: list[PatientRecord]) -> None:
+    from clinreason.evaluate.series_claims import verified_claims
+
+    by_id = {record.id: record for record in records}
+    kept = [(r.rationale or "", by_id[r.record_id]) for r in results if r.status == "kept"]
+    supported, checked = verified_claims(kept)
+    rate = f"{supported / checked:.3f}" if checked else "–"
+    console.print(
+        f"Verified-claim rate of the kept rationales: {rate} ({supported} of {checked} claims about the time series "
+        "and quotes of the note are supported by the record)"
+    )
 
 
 def _run_with_progress(cohort, records, backend, store, template, shots, sampling, config):  # type: ignore[no-untyped-def]

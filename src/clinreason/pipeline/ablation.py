@@ -7,10 +7,19 @@
 | joint without knowledge attention | stages 1, 2', 3' (linear projection instead) | both |
 | full (ClinRaGen) | stages 1-3 (knowledge attention) | both |
 
-The teacher here is the cohort's generating rules (`reference_rationales`: the evidence each modality
-really holds), so differences come from the student, not from teacher noise. Each variant reports
-multi-label micro/macro precision, recall and F1 (diseases matched to the labels) and the
-verified-claim rate of its rationales against the record's note and time series.
+By default the teacher of the synthetic cohort is its generating rules (`reference_rationales`: the
+evidence each modality really holds), so differences come from the student, not from teacher noise.
+With `teacher` set, an LLM writes the rationales instead (the `clinragen-rationalize` prompt, cached
+and resumable like every teacher run); that is the only way on MIMIC, which has no rules. Stays whose
+rationale the teacher never produced are left out of training and counted.
+
+The cohort is a name or a YAML file (`synthetic-multimodal`, a MIMIC YAML); with `test_cohort` (e.g.
+the same MIMIC YAML with `split: test`) the cohort is split into training and validation only and the
+test stays come from the benchmark's own test folder.
+
+Each variant reports multi-label micro/macro precision, recall and F1 (diseases matched to the labels)
+and the verified-claim rate of its rationales against the record's note and time series; the
+rationales the students learned from (rules or teacher) are scored the same way on the test stays.
 """
 
 from __future__ import annotations
@@ -22,24 +31,42 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from clinreason.errors import ConfigError
 from clinreason.evaluate.multilabel import multilabel_metrics
-from clinreason.evaluate.series_claims import check_series_claims
+from clinreason.evaluate.series_claims import verified_claims
 from clinreason.knowledge.base import knowledge_text
+from clinreason.paths import cache_home
 from clinreason.pipeline.run import Observer
-from clinreason.records import make_splits
-from clinreason.records.synthetic import make_multimodal_cohort, reference_rationales
+from clinreason.records import load_cohort, make_splits
+from clinreason.records.schema import Cohort, PatientRecord
+from clinreason.records.synthetic import SYNTHETIC_SOURCE, make_multimodal_cohort, reference_rationales
 from clinreason.student.model import load_student
 from clinreason.student.multimodal import knowledge_token_embeddings
 from clinreason.student.multimodal_model import MultimodalStudent
-from clinreason.student.sequential import Mode, MultimodalPrediction, cohort_rationales, predict_multimodal, train_stage
+from clinreason.student.sequential import (
+    Mode,
+    MultimodalPrediction,
+    Rationales,
+    cohort_rationales,
+    predict_multimodal,
+    train_stage,
+)
 from clinreason.student.train import TrainConfig
+from clinreason.teacher import TeacherCache, TeacherConfig, TeacherResult, load_prompt, run_teacher, write_results
+from clinreason.teacher.backend import TeacherBackend
+from clinreason.teacher.clinragen import split_rationale
+from clinreason.teacher.config import LazyBackend
 
 
 class AblationConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    patients: int = Field(default=400, ge=20)
+    cohort: str = Field(default="synthetic-multimodal", description="A cohort name or YAML (e.g. a MIMIC YAML).")
+    test_cohort: str | None = Field(default=None, description="Test stays from here (e.g. MIMIC with split: test).")
+    patients: int = Field(default=400, ge=20, description="synthetic-multimodal: stays to generate.")
     seed: int = 0
+    teacher: TeacherConfig | None = Field(default=None, description="None: the synthetic cohort's rules.")
+    teacher_cache: Path | None = None
     student: str = "smollm2-135m"
     train: TrainConfig = Field(default_factory=lambda: TrainConfig(epochs=2, learning_rate=1e-4, batch_size=8))
     d_model: int = 128
@@ -50,13 +77,78 @@ class AblationConfig(BaseModel):
     out: Path = Path("runs/ablation")
 
 
+def _load(name: str, config: AblationConfig) -> Cohort:
+    if name == "synthetic-multimodal":
+        return make_multimodal_cohort(config.patients, config.seed)
+    return load_cohort(name)
+
+
+def _rationales(
+    config: AblationConfig,
+    cohort: Cohort,
+    records: list[PatientRecord],
+    observer: Observer,
+    backend: TeacherBackend | None,
+    part: str,
+) -> tuple[dict[str, Rationales], str, dict[str, Any]]:
+    """The rationales the students learn from, by stay id, their source, and the teacher run's counts."""
+    if config.teacher is None:
+        if cohort.source.name != SYNTHETIC_SOURCE.name:
+            raise ConfigError(
+                f"cohort {cohort.name} has no rule-based rationales (only synthetic-multimodal has); "
+                "set a teacher (--teacher gguf:qwen2.5-coder-1.5b, openai:MODEL --base-url ...)"
+            )
+        return cohort_rationales(cohort, reference_rationales), "rules (reference_rationales)", {}
+    cache_path = config.teacher_cache or cache_home() / "teacher-cache.sqlite"
+    owned = backend is None
+    backend = backend or LazyBackend(config.teacher)
+    observer.phase(f"teacher {config.teacher.backend}:{config.teacher.model}", len(records))
+    done = 0
+
+    def advance(_: TeacherResult) -> None:
+        nonlocal done
+        done += 1
+        observer.advance(done, len(records), "stays")
+
+    try:
+        with TeacherCache(cache_path) as cache:
+            run = run_teacher(
+                cohort,
+                records,
+                backend,
+                cache,
+                load_prompt("clinragen-rationalize"),
+                sampling=config.teacher.sampling,
+                max_attempts=config.teacher.max_attempts,
+                retry_temperature=config.teacher.retry_temperature,
+                slots=config.teacher.slots,
+                on_result=advance,
+            )
+    finally:
+        if owned:
+            backend.close()
+    if not run.summary.kept:
+        raise ConfigError(
+            f"the teacher kept no rationale for the {len(records)} stay(s) of {cohort.name} "
+            f"({run.summary.rejected} rejected, {run.summary.failed} failed); see {config.out / 'rationales'}"
+        )
+    write_results(run, config.out / "rationales" / f"{cohort.name}-{part}.jsonl")
+    kept = {r.record_id: Rationales(*split_rationale(r.rationale or "")) for r in run.results if r.status == "kept"}
+    counts = run.summary.model_dump(include={"total", "kept", "rejected", "failed", "generated", "cached"})
+    return kept, f"teacher {run.summary.teacher} ({run.summary.prompt})", counts
+
+
+def _saved_predictions(path: Path, records: list[PatientRecord]) -> list[MultimodalPrediction] | None:
+    """A finished variant's answers (a rerun then only rescores them); None if absent or for other stays."""
+    if not path.is_file():
+        return None
+    saved = [MultimodalPrediction(**json.loads(line)) for line in path.read_text().splitlines() if line.strip()]
+    return saved if [p.record_id for p in saved] == [r.id for r in records] else None
+
+
 def _score(predictions: list[MultimodalPrediction], records: dict[str, Any], labels: list[str]) -> dict[str, Any]:
     metrics = multilabel_metrics([p.gold for p in predictions], [p.predicted for p in predictions], labels)
-    supported = checked = 0
-    for p in predictions:
-        report = check_series_claims(p.text, records[p.record_id])
-        supported += report.count("supported")
-        checked += report.checked
+    supported, checked = verified_claims((p.text, records[p.record_id]) for p in predictions)
     return {
         "micro_f1": metrics.micro_f1,
         "macro_f1": metrics.macro_f1,
@@ -69,16 +161,30 @@ def _score(predictions: list[MultimodalPrediction], records: dict[str, Any], lab
     }
 
 
-def run_ablation(config: AblationConfig, observer: Observer | None = None) -> dict[str, Any]:
+def run_ablation(
+    config: AblationConfig, observer: Observer | None = None, backend: TeacherBackend | None = None
+) -> dict[str, Any]:
+    """`backend` overrides the one `config.teacher` describes (e.g. a server client already set up)."""
     observer = observer or Observer()
     started = time.perf_counter()
     config.out.mkdir(parents=True, exist_ok=True)
-    cohort = make_multimodal_cohort(config.patients, config.seed)
-    splits = make_splits(cohort, seed=config.seed)
+    cohort = _load(config.cohort, config)
+    test_cohort = _load(config.test_cohort, config) if config.test_cohort else None
+    fractions = (0.85, 0.15, 0.0) if test_cohort else (0.7, 0.15, 0.15)
+    splits = make_splits(cohort, seed=config.seed, fractions=fractions)
     splits.save(config.out / "splits.json")
     train_records, val_records = splits.apply(cohort, "train").records, splits.apply(cohort, "validation").records
-    test_records = splits.apply(cohort, "test").records
-    rationales = cohort_rationales(cohort, reference_rationales)
+    test_records = test_cohort.records if test_cohort else splits.apply(cohort, "test").records
+    rationales, source, teacher_counts = _rationales(
+        config, cohort, train_records + val_records, observer, backend, "train"
+    )
+    # the same source on the test stays, only to score its faithfulness next to the students'
+    test_rationales, _, test_counts = _rationales(
+        config, test_cohort or cohort, test_records, observer, backend, "test"
+    )
+    left_out = [r.id for r in train_records + val_records if r.id not in rationales]
+    train_records = [r for r in train_records if r.id in rationales]
+    val_records = [r for r in val_records if r.id in rationales]
     base = load_student(config.student)
     tokenizer = base.tokenizer
     knowledge = knowledge_token_embeddings(knowledge_text(), tokenizer, base.model.get_input_embeddings())
@@ -124,23 +230,50 @@ def run_ablation(config: AblationConfig, observer: Observer | None = None) -> di
     by_id = {r.id: r for r in cohort.records}
     results: dict[str, Any] = {}
     for name, folder, mode in variants:
-        observer.phase(f"evaluating {name}", None)
-        model = MultimodalStudent.from_pretrained(config.out / folder / "best", tokenizer).to(device)
-        predictions = predict_multimodal(
-            model, tokenizer, test_records, mode, cohort.labels, max_new_tokens=config.max_new_tokens
-        )
-        (config.out / "predictions").mkdir(exist_ok=True)
-        (config.out / "predictions" / f"{name.replace(' ', '-')}.jsonl").write_text(
-            "".join(json.dumps(p.__dict__) + "\n" for p in predictions)
-        )
+        observer.phase(f"evaluating {name}", len(test_records))
+        path = config.out / "predictions" / f"{name.replace(' ', '-')}.jsonl"
+        predictions = _saved_predictions(path, test_records)
+        if predictions is None:
+            model = MultimodalStudent.from_pretrained(config.out / folder / "best", tokenizer).to(device)
+            predictions = predict_multimodal(
+                model,
+                tokenizer,
+                test_records,
+                mode,
+                cohort.labels,
+                max_new_tokens=config.max_new_tokens,
+                on_batch=lambda done, total: observer.advance(done, total, "patients"),
+            )
+            del model
+            path.parent.mkdir(exist_ok=True)
+            path.write_text("".join(json.dumps(p.__dict__) + "\n" for p in predictions))
         results[name] = _score(predictions, by_id, cohort.labels)
+    by_id.update({r.id: r for r in test_records})
+    scored = [
+        (f"{test_rationales[r.id].note}\n{test_rationales[r.id].series}", by_id[r.id])
+        for r in test_records
+        if r.id in test_rationales
+    ]
+    supported, checked = verified_claims(scored)
     summary = {
         "cohort": cohort.name,
         "patients": len(cohort),
+        "test_cohort": test_cohort.name if test_cohort else None,
+        "train_stays": len(train_records),
+        "validation_stays": len(val_records),
         "test": len(test_records),
         "seed": config.seed,
         "student": config.student,
         "train": config.train.model_dump(),
+        "rationale_source": source,
+        "teacher_run": teacher_counts,
+        "left_out_without_rationale": len(left_out),
+        "rationales_on_test": {
+            "stays": len(scored),
+            "verified_claim_rate": supported / checked if checked else None,
+            "claims_checked": checked,
+            "teacher_run": test_counts,
+        },
         "variants": results,
         "seconds": time.perf_counter() - started,
     }
@@ -164,5 +297,11 @@ def ablation_table(summary: dict[str, Any]) -> str:
         lines.append(
             f"| {name} | {fmt(m['micro_f1'])} | {fmt(m['macro_f1'])} | {fmt(m['subset_accuracy'])} | "
             f"{fmt(m['verified_claim_rate'])} ({m['claims_checked']} claims) |"
+        )
+    source = summary.get("rationales_on_test")
+    if source:
+        lines.append(
+            f"| rationales learned from: {summary['rationale_source']} | – | – | – | "
+            f"{fmt(source['verified_claim_rate'])} ({source['claims_checked']} claims) |"
         )
     return "\n".join(lines) + "\n"

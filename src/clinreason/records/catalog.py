@@ -19,6 +19,7 @@ import yaml
 
 from clinreason.errors import ClinreasonError, DataError
 from clinreason.records.adni import load_adnimerge
+from clinreason.records.mimic import is_mimic_spec, load_mimic_spec
 from clinreason.records.schema import Cohort
 from clinreason.records.spec import CohortSpec, parse_spec
 from clinreason.records.table import Table, read_table, table_from_records
@@ -103,17 +104,34 @@ BUNDLED: dict[str, BundledCohort] = {
 }
 
 
+def _peek(path: Path) -> object:
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError:
+        return None  # the column-spec loader reports the YAML error with its own message
+
+
 def bundled_names() -> list[str]:
     return list(BUNDLED)
 
 
+GENERATED = {"synthetic-multimodal": "400 generated ICU stays (note + 11 vital signs and labs, 6 diseases), seed 0"}
+
+
 def load_cohort(name_or_path: str | Path) -> Cohort:
-    """A bundled cohort by name, a YAML column spec, or an ADNIMERGE.csv file."""
+    """A bundled cohort by name, the generated multimodal cohort, a YAML column spec, a MIMIC YAML
+    (`kind: mimic3-phenotyping`), or an ADNIMERGE.csv file."""
     key = str(name_or_path)
     if key in BUNDLED:
         return BUNDLED[key].load()
+    if key == "synthetic-multimodal":
+        from clinreason.records.synthetic import make_multimodal_cohort
+
+        return make_multimodal_cohort()
     path = Path(key)
     if path.suffix.lower() in {".yaml", ".yml"}:
+        if path.is_file() and is_mimic_spec(_peek(path)):
+            return load_mimic_spec(path)
         return load_tabular_cohort(path)
     if path.suffix.lower() == ".csv" and path.is_file():
         columns = read_table(path).columns
@@ -126,6 +144,6 @@ def load_cohort(name_or_path: str | Path) -> Cohort:
     if path.suffix and not path.exists():
         raise DataError("file not found", file=path)
     raise ClinreasonError(
-        f"unknown cohort '{key}'; bundled cohorts: {', '.join(BUNDLED)}; "
-        "or pass a YAML column specification or an ADNIMERGE.csv"
+        f"unknown cohort '{key}'; bundled cohorts: {', '.join([*BUNDLED, *GENERATED])}; "
+        "or pass a YAML column specification, a MIMIC YAML or an ADNIMERGE.csv"
     )

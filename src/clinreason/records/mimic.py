@@ -20,10 +20,13 @@ import logging
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
 import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from clinreason.errors import DataError
+from clinreason.errors import ConfigError, DataError
 from clinreason.records.schema import Cohort, CohortSource, Note, PatientRecord, SkipReport
 from clinreason.records.table import read_table
 
@@ -210,4 +213,56 @@ def load_mimic3_phenotyping(
         records=records,
         skipped=[r for r in (no_stay, no_note) if r.count],
         description="One record per ICU stay: 25 CCS phenotypes, brief hospital course, 11 vital signs and labs.",
+    )
+
+
+class MimicSpec(BaseModel):
+    """A YAML file that points clinreason at a user's MIMIC-III files (`kind: mimic3-phenotyping`).
+
+    Relative paths are taken from the YAML file's folder. `split: test` reads the mimic3-benchmarks
+    test stays, so a model trained on `train` is scored on the benchmark's own held-out stays.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["mimic3-phenotyping"]
+    benchmark: Path = Field(description="mimic3-benchmarks output folder (holds phenotyping/{train,test}).")
+    root: Path = Field(description="mimic3-benchmarks root folder (holds <subject>/stays.csv).")
+    noteevents: Path = Field(description="NOTEEVENTS.csv or NOTEEVENTS.csv.gz of MIMIC-III v1.4.")
+    split: Literal["train", "test"] = "train"
+    limit: int | None = Field(default=None, ge=1, description="Only the first N stays of the listfile.")
+    require_note: bool = True
+    name: str | None = None
+
+
+def is_mimic_spec(raw: object) -> bool:
+    return isinstance(raw, dict) and raw.get("kind") == "mimic3-phenotyping"
+
+
+def load_mimic_spec(path: str | Path, **overrides: object) -> Cohort:
+    """Load the cohort a MIMIC YAML names; `overrides` (e.g. split='test') replace its fields."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+        spec = MimicSpec.model_validate({**raw, **overrides})
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read the MIMIC specification: {exc}") from exc
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"{path}: invalid MIMIC specification: {problems}") from exc
+    located = {}
+    for field in ("benchmark", "root", "noteevents"):
+        value = getattr(spec, field)
+        value = value if value.is_absolute() else (path.parent / value).resolve()
+        if not value.exists():
+            raise ConfigError(f"{path}: '{field}' points to {value}, which does not exist")
+        located[field] = value
+    return load_mimic3_phenotyping(
+        located["benchmark"],
+        located["root"],
+        located["noteevents"],
+        split=spec.split,
+        limit=spec.limit,
+        require_note=spec.require_note,
+        name=spec.name or f"mimic3-phenotyping-{spec.split}",
     )

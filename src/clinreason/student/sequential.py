@@ -137,6 +137,7 @@ def predict_multimodal(
     max_new_tokens: int = 160,
     batch_size: int = 8,
     match: Callable[[str, Sequence[str]], list[str]] | None = None,
+    on_batch: Callable[[int, int], None] | None = None,
 ) -> list[MultimodalPrediction]:
     """Greedy answers; the stated diseases are matched to `labels` (exact names, else MiniLM similarity)."""
     import torch
@@ -176,4 +177,6 @@ def predict_multimodal(
         for record, row in zip(chunk, generated, strict=True):
             text = tokenizer.decode(row, skip_special_tokens=True).strip()  # type: ignore[attr-defined]
             out.append(MultimodalPrediction(record.id, list(record.labels), match(stated_diseases(text), labels), text))
+        if on_batch:
+            on_batch(len(out), len(records))
     return out

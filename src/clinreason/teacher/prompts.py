@@ -117,6 +117,9 @@ def build_messages(
     if template.status == "slot" or template.task not in ("rationalize", "diagnose"):
         raise ConfigError(
             f"prompt {template.id} is a slot for a later task ({template.task}); it cannot render records"
+            if template.status == "slot"
+            else f"prompt {template.id} is for another task ({template.task}); "
+            "its messages come from clinreason.teacher.clinragen"
         )
     if template.task == "rationalize" and len(record.labels) != 1:
         raise ConfigError(f"rationalization needs one gold label; patient {record.id} has {record.labels}")

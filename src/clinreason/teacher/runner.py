@@ -1,4 +1,5 @@
-"""Run the teacher over a cohort: rationalize (gold label given) or diagnose (teacher's own answer).
+"""Run the teacher over a cohort: rationalize (gold label given), diagnose (teacher's own answer) or
+clinragen (ClinRaGen's note and lab rationales for the diagnosed diseases).
 
 Each record is tried up to `max_attempts` times. In rationalization a rationale is kept only when
 its stated diagnosis equals the gold label; retries sample at a higher temperature with a new seed,
@@ -21,8 +22,9 @@ from pydantic import BaseModel, Field
 
 from clinreason.knowledge import fact_sheet
 from clinreason.records.schema import Cohort, PatientRecord
-from clinreason.teacher.backend import BackendError, Sampling, TeacherBackend, TeacherUnavailable
+from clinreason.teacher.backend import BackendError, Message, Sampling, TeacherBackend, TeacherUnavailable
 from clinreason.teacher.cache import TeacherCache, cache_key
+from clinreason.teacher.clinragen import build_clinragen_messages, parse_clinragen_answer
 from clinreason.teacher.exemplars import Exemplar
 from clinreason.teacher.parsing import parse_answer
 from clinreason.teacher.prompts import PromptTemplate, build_messages, options
@@ -35,7 +37,7 @@ Status = Literal["kept", "rejected", "failed", "not_run"]
 class TeacherResult(BaseModel):
     record_id: str
     gold: list[str]
-    task: Literal["rationalize", "diagnose"]
+    task: Literal["rationalize", "diagnose", "clinragen"]
     status: Status = Field(description="kept: usable answer; rejected: never agreed or parsed; failed: call error")
     rationale: str | None = None
     stated: str | None = Field(default=None, description="The diagnosis the teacher stated.")
@@ -46,7 +48,7 @@ class TeacherResult(BaseModel):
 
 
 class RunSummary(BaseModel):
-    task: Literal["rationalize", "diagnose"]
+    task: Literal["rationalize", "diagnose", "clinragen"]
     cohort: str
     teacher: str
     prompt: str
@@ -108,12 +110,11 @@ def run_teacher(
     on_result: Callable[[TeacherResult], None] | None = None,
 ) -> TeacherRun:
     """Raises TeacherUnavailable (after keeping all finished work) when the teacher stops answering."""
-    if template.task not in ("rationalize", "diagnose"):
-        raise ValueError(f"prompt {template.id} is for task '{template.task}', not rationalize/diagnose")
-    task: Literal["rationalize", "diagnose"] = template.task  # type: ignore[assignment]
+    if template.task not in ("rationalize", "diagnose", "clinragen"):
+        raise ValueError(f"prompt {template.id} is for task '{template.task}', not rationalize/diagnose/clinragen")
+    task: Literal["rationalize", "diagnose", "clinragen"] = template.task  # type: ignore[assignment]
     sampling = sampling or Sampling()
-    sheet = fact_sheet(cohort)
-    choices = options(cohort)
+    render, judge = _task(template, cohort, exemplars)
     summary = RunSummary(
         task=task,
         cohort=cohort.name,
@@ -140,7 +141,7 @@ def run_teacher(
         if state.stop.is_set():
             result.error = "not run: the run stopped early"
             return result
-        messages = build_messages(template, cohort, record, list(exemplars), sheet)
+        messages = render(record)
         for attempt in range(1, max_attempts + 1):
             settings = attempt_sampling(attempt)
             key = cache_key(backend.kind, backend.model_id, template.id, messages, settings)
@@ -177,17 +178,12 @@ def run_teacher(
                     summary.generated += 1
                     summary.completion_tokens += completion.completion_tokens or 0
             result.attempts, result.keys = attempt, [*result.keys, key]
-            parsed = parse_answer(completion.text, choices)
-            if task == "rationalize":
-                agrees = parsed.label is not None and parsed.label == record.labels[0]
-                problem = parsed.problem or (None if agrees else f"stated '{parsed.label}', gold '{record.labels[0]}'")
-            else:
-                problem = parsed.problem
+            rationale, stated, problem = judge(completion.text, record)
             if problem is None:
-                result.status, result.rationale, result.stated = "kept", parsed.rationale, parsed.label
+                result.status, result.rationale, result.stated = "kept", rationale, stated
                 return result
             result.problems.append(problem)
-            result.stated = parsed.label
+            result.stated = stated
         if result.attempts:
             result.status = "rejected"
         return result
@@ -219,6 +215,33 @@ def run_teacher(
         error.partial = run  # type: ignore[attr-defined]
         raise error from state.fatal
     return run
+
+
+Judge = Callable[[str, PatientRecord], tuple[str, str | None, str | None]]  # -> rationale, stated, problem
+
+
+def _task(
+    template: PromptTemplate, cohort: Cohort, exemplars: Sequence[Exemplar]
+) -> tuple[Callable[[PatientRecord], list[Message]], Judge]:
+    """How a record becomes messages for this task, and how an answer is judged usable."""
+    if template.task == "clinragen":
+
+        def judge_clinragen(text: str, record: PatientRecord) -> tuple[str, str | None, str | None]:
+            answer = parse_clinragen_answer(text)
+            return answer.text(), None, answer.problem
+
+        return (lambda record: build_clinragen_messages(template, record)), judge_clinragen
+    sheet = fact_sheet(cohort)
+    choices = options(cohort)
+
+    def judge(text: str, record: PatientRecord) -> tuple[str, str | None, str | None]:
+        parsed = parse_answer(text, choices)
+        problem = parsed.problem
+        if template.task == "rationalize" and problem is None and parsed.label != record.labels[0]:
+            problem = f"stated '{parsed.label}', gold '{record.labels[0]}'"
+        return parsed.rationale, parsed.label, problem
+
+    return (lambda record: build_messages(template, cohort, record, list(exemplars), sheet)), judge
 
 
 def _count(summary: RunSummary, result: TeacherResult) -> None:
