@@ -189,4 +189,4 @@ def test_rationalize_errors_are_clear(tmp_path: Path, args: list[str], message: 
 
 def test_teacher_list() -> None:
     code, text = run("teacher", "list")
-    assert code == 0 and "qwen2.5-coder-1.5b" in text and "kwon-rationalize" in text and "slot" in text
+    assert code == 0 and "qwen2.5-coder-1.5b" in text and "kwon-rationalize" in text and "cers-reasoning" in text

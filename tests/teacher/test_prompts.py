@@ -16,7 +16,8 @@ def test_bundled_prompts_are_versioned_and_include_the_slots() -> None:
     assert {"kwon-rationalize", "diagnose", "clinragen-rationalize", "cers-reasoning"} <= set(prompts)
     assert prompts["kwon-rationalize"].id == "kwon-rationalize@v2"
     assert prompts["clinragen-rationalize"].id == "clinragen-rationalize@v1"
-    assert prompts["clinragen-rationalize"].status == "ready" and prompts["cers-reasoning"].status == "slot"
+    assert prompts["cers-reasoning"].id == "cers-reasoning@v1"
+    assert {p.status for p in prompts.values()} == {"ready"}
 
 
 def test_rationalization_prompt_layout() -> None:
@@ -59,12 +60,11 @@ def test_dementia_prompt_uses_kwon_text_and_options(adni_csv: Path) -> None:
     assert "Clinical Dementia Rating (CDR) measures dementia severity" in messages[0]["content"]
 
 
-def test_slot_and_multimodal_prompts_do_not_render_through_the_tabular_builder() -> None:
+@pytest.mark.parametrize("name", ["clinragen-rationalize", "cers-reasoning"])
+def test_multimodal_and_image_prompts_do_not_render_through_the_tabular_builder(name: str) -> None:
     cohort = load_cohort("pima-diabetes")
-    with pytest.raises(ConfigError, match="is a slot"):
-        build_messages(load_prompt("cers-reasoning"), cohort, cohort.records[0], [])
-    with pytest.raises(ConfigError, match="task \\(clinragen\\)"):
-        build_messages(load_prompt("clinragen-rationalize"), cohort, cohort.records[0], [])
+    with pytest.raises(ConfigError, match="is for another task"):
+        build_messages(load_prompt(name), cohort, cohort.records[0], [])
 
 
 def test_custom_prompt_file(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
     SpinnerColumn,
     TaskID,
     TextColumn,
@@ -47,17 +48,21 @@ class RichObserver(Observer):
         self.progress.console.print(message)
 
 
-def execute(config: RunConfig, until: Literal["train", "evaluate"] = "evaluate") -> None:
-    columns = (
+def progress_columns(eta: bool = True) -> tuple[ProgressColumn, ...]:
+    """The columns of every long command's progress bars (the ETA where steps are even enough)."""
+    columns: tuple[ProgressColumn, ...] = (
         SpinnerColumn(),
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("{task.fields[info]}"),
         TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
     )
+    return (*columns, TextColumn("ETA"), TimeRemainingColumn()) if eta else columns
+
+
+def execute(config: RunConfig, until: Literal["train", "evaluate"] = "evaluate") -> None:
+    columns = progress_columns()
     with Progress(*columns, console=console) as progress:
         output = run_pipeline(config, RichObserver(progress), until=until)
     if output.report is None:
@@ -256,15 +261,7 @@ def ablation(
         out=out,
         max_new_tokens=64 if quick else 160,
     )
-    columns = (
-        SpinnerColumn(),
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=console) as progress:
+    with Progress(*progress_columns(eta=False), console=console) as progress:
         summary = run_ablation(config, RichObserver(progress))
     from clinreason.pipeline.ablation import ablation_table
 

@@ -1,0 +1,91 @@
+"""`clinreason segment train | predict | evaluate`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+import yaml
+from rich.progress import Progress
+
+from clinreason.cli.app import app, console, user_errors
+from clinreason.cli.run import RichObserver, progress_columns
+from clinreason.errors import ConfigError
+
+segment_app = typer.Typer(help="Reasoning-guided semi-supervised segmentation (CERS).", no_args_is_help=True)
+app.add_typer(segment_app, name="segment")
+
+
+@segment_app.command("train")
+@user_errors
+def segment_train(
+    data: Annotated[str, typer.Option(help="pyradiomics, nuclei, synthetic, or a nnU-Net/Decathlon folder.")] = (
+        "pyradiomics"
+    ),
+    label_ratio: Annotated[float, typer.Option(min=0.01, max=1.0, help="Share of training slices with masks.")] = 0.25,
+    epochs: Annotated[int, typer.Option(min=1, help="Epochs per method.")] = 40,
+    teacher: Annotated[str, typer.Option(help="'rules' or backend:model (e.g. gguf:qwen2.5-coder-1.5b).")] = "rules",
+    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible server for --teacher openai:...")] = None,
+    size: Annotated[int, typer.Option(min=32, help="Slices are resized to SIZE x SIZE.")] = 128,
+    seed: Annotated[int, typer.Option(help="Seed of the split and the training.")] = 0,
+    config: Annotated[Path | None, typer.Option(help="YAML with any SegmentConfig field (overrides flags).")] = None,
+    out: Annotated[Path, typer.Option(help="Run folder.")] = Path("runs/segment"),
+) -> None:
+    """Train CERS and both baselines (supervised only; semi-supervised without reasoning) and evaluate them."""
+    from clinreason.vision.run import SegmentConfig, run_segment
+    from clinreason.vision.train import TrainSettings
+
+    values: dict[str, object] = {
+        "data": data,
+        "label_ratio": label_ratio,
+        "teacher": teacher,
+        "base_url": base_url,
+        "size": size,
+        "seed": seed,
+        "out": out,
+        "train": TrainSettings(epochs=epochs, seed=seed).model_dump(),
+    }
+    if config is not None:
+        try:
+            loaded = yaml.safe_load(config.read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"{config}: cannot read the segmentation config: {exc}") from exc
+        values.update(loaded)
+    from pydantic import ValidationError
+
+    try:
+        settings = SegmentConfig.model_validate(values)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"invalid segmentation config: {problems}") from exc
+    with Progress(*progress_columns(), console=console) as progress:
+        summary = run_segment(settings, RichObserver(progress))
+    from clinreason.vision.run import metrics_table
+
+    console.print(metrics_table(summary))
+    console.print(f"Written to {settings.out} (metrics.json, metrics.md, report.html, checkpoints)")
+
+
+@segment_app.command("evaluate")
+@user_errors
+def segment_evaluate(run: Annotated[Path, typer.Argument(help="A run folder of `segment train`.")]) -> None:
+    """Recompute metrics and the report from a run's saved predictions."""
+    from clinreason.vision.run import evaluate_run, metrics_table
+
+    console.print(metrics_table(evaluate_run(run)))
+
+
+@segment_app.command("predict")
+@user_errors
+def segment_predict(
+    run: Annotated[Path, typer.Argument(help="A run folder of `segment train`.")],
+    images: Annotated[Path, typer.Option(help="Folder of NIfTI / NRRD / PNG images (no masks needed).")],
+    method: Annotated[Literal["supervised", "ssl", "cers"], typer.Option(help="Which trained method.")] = "cers",
+    out: Annotated[Path, typer.Option(help="Where the PNG masks go.")] = Path("runs/segment-predictions"),
+) -> None:
+    """Masks for new images with a trained method."""
+    from clinreason.vision.run import predict_images
+
+    written = predict_images(run, images, method, out)
+    console.print(f"{len(written)} mask(s) written to {out}")

@@ -1,0 +1,167 @@
+"""The CERS network on MONAI building blocks.
+
+- A U-Net encoder (MONAI `ResidualUnit`s, 4 down-sampling stages and a bottleneck) shared by the image
+  and its K reference images.
+- At the bottleneck, gated cross-attention from the image's tokens to the references' tokens and to
+  the reasoning texts' embeddings (the image's own and the references'), added through a tanh gate
+  that starts at 0, so training starts from the plain U-Net (Flamingo-style gating).
+- Two decoders: `plain` (a U-Net decoder) and `mcam`, whose 4 stages each fuse the references'
+  features of that scale into the main stream through a coordinate-attention gate (MCAM; coordinate
+  attention after Hou et al., CVPR 2021: pooling along height and along width keeps where the evidence
+  lies in each direction).
+- Without references (`refs=None`) both decoders reduce to plain U-Net decoders: this is how the
+  supervised baseline runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from monai.networks.blocks import Convolution, ResidualUnit
+from torch import nn
+
+
+@dataclass(frozen=True)
+class CersOutput:
+    plain: torch.Tensor  # logits (B, 1, H, W) of the decoder without MCAM
+    mcam: torch.Tensor | None  # logits of the decoder with MCAM (None when only the plain one ran)
+    embedding: torch.Tensor  # (B, C) pooled bottleneck: the image embedding of the knowledge pool
+
+
+class Encoder(nn.Module):
+    def __init__(self, in_channels: int, channels: Sequence[int]) -> None:
+        super().__init__()
+        stages = [ResidualUnit(2, in_channels, channels[0], strides=1, subunits=2)]
+        for before, after in zip(channels[:-1], channels[1:], strict=True):
+            stages.append(ResidualUnit(2, before, after, strides=2, subunits=2))
+        self.stages = nn.ModuleList(stages)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        features = []
+        for stage in self.stages:
+            x = stage(x)
+            features.append(x)
+        return features  # full resolution first, bottleneck last
+
+
+class CoordinateGate(nn.Module):
+    """MCAM at one scale: out = x + a_h * a_w * r, the gates computed from [x; r] pooled along each axis."""
+
+    def __init__(self, channels: int, reduction: int = 8) -> None:
+        super().__init__()
+        hidden = max(8, channels // reduction)
+        self.reduce = nn.Sequential(nn.Conv2d(2 * channels, hidden, 1), nn.BatchNorm2d(hidden), nn.Hardswish())
+        self.to_h = nn.Conv2d(hidden, channels, 1)
+        self.to_w = nn.Conv2d(hidden, channels, 1)
+
+    def forward(self, x: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+        both = torch.cat([x, reference], dim=1)
+        height, width = both.shape[2], both.shape[3]
+        pooled_h = both.mean(dim=3, keepdim=True)  # (B, 2C, H, 1)
+        pooled_w = both.mean(dim=2, keepdim=True).transpose(2, 3)  # (B, 2C, W, 1)
+        mixed = self.reduce(torch.cat([pooled_h, pooled_w], dim=2))
+        gate_h = torch.sigmoid(self.to_h(mixed[:, :, :height]))  # (B, C, H, 1)
+        gate_w = torch.sigmoid(self.to_w(mixed[:, :, height : height + width]).transpose(2, 3))  # (B, C, 1, W)
+        return x + gate_h * gate_w * reference
+
+
+class GatedCrossAttention(nn.Module):
+    """Bottleneck tokens attend to the references' tokens and the reasoning embeddings; tanh gate at 0."""
+
+    def __init__(self, channels: int, text_dim: int, heads: int = 4) -> None:
+        super().__init__()
+        self.text = nn.Linear(text_dim, channels)
+        self.norm = nn.LayerNorm(channels)
+        self.attention = nn.MultiheadAttention(channels, heads, batch_first=True)
+        self.gate = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x: torch.Tensor, references: torch.Tensor | None, texts: torch.Tensor | None) -> torch.Tensor:
+        batch, channels, height, width = x.shape
+        queries = x.flatten(2).transpose(1, 2)  # (B, HW, C)
+        memory = []
+        if references is not None:  # (B, K, C, h, w) -> (B, K*h*w, C)
+            memory.append(references.flatten(3).permute(0, 1, 3, 2).reshape(batch, -1, channels))
+        if texts is not None:  # (B, T, text_dim)
+            memory.append(self.text(texts))
+        if not memory:
+            return x
+        keys = self.norm(torch.cat(memory, dim=1))
+        attended, _ = self.attention(self.norm(queries), keys, keys, need_weights=False)
+        out = queries + torch.tanh(self.gate) * attended
+        return out.transpose(1, 2).reshape(batch, channels, height, width)
+
+
+class Decoder(nn.Module):
+    def __init__(self, channels: Sequence[int], mcam: bool) -> None:
+        super().__init__()
+        ups, fuses, gates = [], [], []
+        for deep, shallow in zip(reversed(channels[1:]), reversed(channels[:-1]), strict=True):
+            ups.append(Convolution(2, deep, shallow, strides=2, kernel_size=3, is_transposed=True))
+            fuses.append(ResidualUnit(2, 2 * shallow, shallow, strides=1, subunits=1))
+            gates.append(CoordinateGate(shallow) if mcam else nn.Identity())
+        self.ups, self.fuses, self.gates = nn.ModuleList(ups), nn.ModuleList(fuses), nn.ModuleList(gates)
+        self.head = Convolution(2, channels[0], 1, kernel_size=1, conv_only=True)
+        self.mcam = mcam
+
+    def forward(self, features: list[torch.Tensor], references: list[torch.Tensor] | None) -> torch.Tensor:
+        x = features[-1]
+        for stage, (up, fuse, gate) in enumerate(zip(self.ups, self.fuses, self.gates, strict=True)):
+            skip = features[-2 - stage]
+            x = up(x)
+            if x.shape[2:] != skip.shape[2:]:
+                x = nn.functional.interpolate(x, size=skip.shape[2:], mode="bilinear", align_corners=False)
+            x = fuse(torch.cat([x, skip], dim=1))
+            if self.mcam and references is not None:
+                x = gate(x, references[-2 - stage])
+        return self.head(x)
+
+
+class CersNet(nn.Module):
+    def __init__(
+        self,
+        in_channels: int = 1,
+        channels: Sequence[int] = (16, 32, 64, 128, 256),
+        text_dim: int = 384,
+        heads: int = 4,
+    ) -> None:
+        super().__init__()
+        if len(channels) != 5:
+            raise ValueError("channels: one per encoder stage, 5 (4 decoder stages with MCAM)")
+        self.channels = tuple(channels)
+        self.encoder = Encoder(in_channels, channels)
+        self.cross = GatedCrossAttention(channels[-1], text_dim, heads)
+        self.plain = Decoder(channels, mcam=False)
+        self.mcam = Decoder(channels, mcam=True)
+
+    def embed(self, images: torch.Tensor) -> torch.Tensor:
+        return self.encoder(images)[-1].mean(dim=(2, 3))
+
+    def forward(
+        self,
+        images: torch.Tensor,
+        references: torch.Tensor | None = None,
+        texts: torch.Tensor | None = None,
+        *,
+        plain_only: bool = False,
+    ) -> CersOutput:
+        """images (B, 1, H, W); references (B, K, 1, H, W) or None; texts (B, T, text_dim) or None (the
+        image's reasoning embedding first, then the references'). The references' features are computed
+        without gradient: they are knowledge for this step, and it keeps training K+1 times cheaper."""
+        features = self.encoder(images)
+        embedding = features[-1].mean(dim=(2, 3))
+        if plain_only:
+            return CersOutput(plain=self.plain(features, None), mcam=None, embedding=embedding)
+        fused = None
+        if references is not None:
+            batch, k = references.shape[:2]
+            with torch.no_grad():
+                ref_features = self.encoder(references.flatten(0, 1))
+            # the references' mean at each scale: the MCAM input (B, C, h, w)
+            fused = [f.reshape(batch, k, *f.shape[1:]).mean(dim=1) for f in ref_features]
+            bottleneck = ref_features[-1].reshape(batch, k, *ref_features[-1].shape[1:])
+        else:
+            bottleneck = None
+        features = [*features[:-1], self.cross(features[-1], bottleneck, texts)]
+        return CersOutput(plain=self.plain(features, None), mcam=self.mcam(features, fused), embedding=embedding)

@@ -1,0 +1,169 @@
+"""CERS reasoning text per image: Texture / Boundary / Context / Summary, under 128 tokens.
+
+The teacher gets the measured lesion descriptors as a fact sheet (`cers-reasoning` prompt) and writes
+the four steps. Generations go through the same SQLite cache as every teacher output, so a rerun asks
+nothing twice. `rule_reasoning` writes the same four steps from the descriptors with fixed sentences:
+it is the offline fallback when no LLM teacher is wanted (`--teacher rules`) and for images the teacher
+never answered in the format (counted in the result, never silent).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from clinreason.teacher.backend import Message, Sampling, TeacherBackend
+from clinreason.teacher.cache import TeacherCache, cache_key
+from clinreason.teacher.prompts import PromptTemplate
+from clinreason.vision.data import Slice2D
+from clinreason.vision.descriptors import LesionDescriptors
+
+STEPS = ("Texture", "Boundary", "Context", "Summary")
+STEP = re.compile(r"^\W*(texture|boundary|context|summary)\W*\s*[:\-]\s*(.+)$", re.IGNORECASE)
+MAX_WORDS = 96  # ~128 tokens of English text
+
+
+@dataclass(frozen=True)
+class Reasoning:
+    steps: dict[str, str]
+    problem: str | None = None
+
+    def text(self) -> str:
+        return "\n".join(f"{step}: {self.steps.get(step, '')}" for step in STEPS)
+
+
+def messages_for(template: PromptTemplate, image: Slice2D, descriptors: LesionDescriptors) -> list[Message]:
+    values = {
+        "modality": image.modality,
+        "anatomy": image.anatomy,
+        "target": image.target,
+        "descriptors": descriptors.fact_sheet(),
+    }
+    return [
+        {"role": "system", "content": template.fill("system")},
+        {"role": "user", "content": template.fill("user", **values)},
+    ]
+
+
+def parse_reasoning(text: str) -> Reasoning:
+    steps: dict[str, str] = {}
+    for line in text.splitlines():
+        match = STEP.match(line.strip().replace("**", ""))
+        if match:
+            steps.setdefault(match.group(1).capitalize(), match.group(2).strip())
+    missing = [s for s in STEPS if not steps.get(s)]
+    if missing:
+        return Reasoning(steps, f"missing step(s): {', '.join(missing)}")
+    words = sum(len(v.split()) for v in steps.values())
+    if words > MAX_WORDS:
+        return Reasoning(steps, f"{words} words, over the ~128-token limit")
+    return Reasoning(steps)
+
+
+def rule_reasoning(image: Slice2D, d: LesionDescriptors) -> str:
+    if not d.present:
+        return "\n".join(
+            [
+                f"Texture: No region stands out from the {image.anatomy} tissue.",
+                "Boundary: No lesion boundary is seen.",
+                f"Context: The {image.modality} image shows {image.anatomy} without a {image.target}.",
+                f"Summary: No {image.target} is expected in this image.",
+            ]
+        )
+    sheet = d.fact_sheet()
+    texture = "homogeneous" if "homogeneous" in sheet else "heterogeneous"
+    relative = "brighter than" if d.contrast > 0.03 else "darker than" if d.contrast < -0.03 else "similar to"
+    edge = (
+        "sharp" if d.boundary_sharpness >= 1.5 else "moderately defined" if d.boundary_sharpness >= 1.0 else "blurred"
+    )
+    shape = "round" if d.circularity >= 0.75 else "lobulated" if d.circularity >= 0.45 else "irregular"
+    size = "small" if d.area_fraction < 0.01 else "medium" if d.area_fraction < 0.05 else "large"
+    return "\n".join(
+        [
+            f"Texture: A {texture} region {relative} the surrounding tissue.",
+            f"Boundary: The margin is {edge} and the outline {shape}.",
+            f"Context: A {size} {image.target} in the {d.location} part of the {image.anatomy}, "
+            f"seen on {image.modality}.",
+            f"Summary: Segment the {texture}, {edge}, {shape} region that is {relative} its surroundings.",
+        ]
+    )
+
+
+@dataclass
+class ReasoningRun:
+    texts: dict[str, str] = field(default_factory=dict)
+    source: dict[str, str] = field(default_factory=dict)  # id -> "teacher" | "rules"
+    generated: int = 0
+    cached: int = 0
+    fallback: int = 0
+    problems: dict[str, list[str]] = field(default_factory=dict)
+
+
+def generate_reasoning(
+    images: Sequence[Slice2D],
+    descriptors: dict[str, LesionDescriptors],
+    template: PromptTemplate,
+    backend: TeacherBackend | None,
+    cache: TeacherCache | None,
+    *,
+    sampling: Sampling | None = None,
+    max_attempts: int = 2,
+    retry_temperature: float = 0.7,
+    on_result: Callable[[str], None] | None = None,
+) -> ReasoningRun:
+    """Teacher reasoning per image (cached); images without a usable answer get `rule_reasoning`.
+    A teacher error (BackendError) stops the run and propagates: finished answers are in the cache."""
+    run = ReasoningRun()
+    sampling = sampling or Sampling(max_tokens=192)
+    for image in images:
+        d = descriptors[image.id]
+        text = None
+        if backend is not None and cache is not None:
+            messages = messages_for(template, image, d)
+            for attempt in range(1, max_attempts + 1):
+                settings = (
+                    sampling
+                    if attempt == 1
+                    else sampling.model_copy(
+                        update={
+                            "temperature": max(sampling.temperature, retry_temperature),
+                            "seed": sampling.seed + attempt,
+                        }
+                    )
+                )
+                key = cache_key(backend.kind, backend.model_id, template.id, messages, settings)
+                hit = cache.get(key)
+                if hit is not None:
+                    completion = hit.completion()
+                    run.cached += 1
+                else:
+                    completion = backend.chat(messages, settings)  # BackendError propagates
+                    cache.put(
+                        key,
+                        backend=backend.kind,
+                        model=backend.model_id,
+                        prompt=template.id,
+                        messages=messages,
+                        sampling=settings,
+                        completion=completion,
+                        cohort=image.case_id,
+                        record_id=image.id,
+                        attempt=attempt,
+                    )
+                    run.generated += 1
+                parsed = parse_reasoning(completion.text)
+                if parsed.problem is None:
+                    text = parsed.text()
+                    break
+                run.problems.setdefault(image.id, []).append(parsed.problem)
+        if text is None:
+            text = rule_reasoning(image, d)
+            run.source[image.id] = "rules"
+            run.fallback += backend is not None
+        else:
+            run.source[image.id] = "teacher"
+        run.texts[image.id] = text
+        if on_result is not None:
+            on_result(image.id)
+    return run
