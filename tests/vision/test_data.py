@@ -14,8 +14,8 @@ from PIL import Image
 
 from clinreason.errors import DataError
 from clinreason.vision.data import (
-    SliceSplit,
     Slice2D,
+    SliceSplit,
     Volume,
     load_folder,
     read_image,
@@ -296,7 +296,7 @@ def test_volume_slices_keep_the_lesion_and_its_context() -> None:
         assert s.image.shape == s.mask.shape == (16, 16)
         assert s.image.dtype == np.float32
         assert s.mask.dtype == bool
-        assert 0.0 <= s.image.min() and s.image.max() <= 1.0
+        assert s.image.min() >= 0.0 and s.image.max() <= 1.0
         np.testing.assert_allclose(s.image, z / 9, atol=1e-6)  # constant slice z*10 over the range 0..90
         assert s.spacing == pytest.approx((0.5 * 8 / 16, 0.7 * 12 / 16))
         assert (s.modality, s.anatomy, s.target) == ("MR", "brain", "tumour")

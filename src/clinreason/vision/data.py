@@ -95,11 +95,18 @@ def read_image(path: str | Path) -> tuple[np.ndarray, tuple[float, float, float]
         raise
     except Exception as exc:  # corrupt or truncated files: name the file
         raise DataError(f"cannot read image: {exc}", file=path) from exc
+    while data.ndim > 3 and data.shape[-1] == 1:  # (X, Y, Z, 1): one channel or one time point
+        data = data[..., 0]
     if data.ndim == 2:
         data, spacing = data[:, :, None], (*spacing[:2], 1.0)
     if data.ndim != 3:
         raise DataError(f"expected a 2-D or 3-D image, got shape {data.shape}", file=path)
     return data, (float(spacing[0]), float(spacing[1]), float(spacing[2]))
+
+
+def is_image(path: Path) -> bool:
+    """Image files, not the '._name' resource forks that macOS leaves in Decathlon archives."""
+    return path.name.endswith(SUFFIXES) and not path.name.startswith("._")
 
 
 def _pairs(root: Path) -> list[tuple[Path, Path | None]]:
@@ -119,9 +126,9 @@ def _pairs(root: Path) -> list[tuple[Path, Path | None]]:
     images = root / "imagesTr"
     if not images.is_dir():
         raise DataError("no imagesTr folder (nnU-Net / Decathlon layout expected)", file=root)
-    labels = {_stem(p): p for p in (root / "labelsTr").glob("*") if p.name.endswith(SUFFIXES)}
+    labels = {_stem(p): p for p in (root / "labelsTr").glob("*") if is_image(p)}
     pairs = []
-    for image in sorted(p for p in images.glob("*") if p.name.endswith(SUFFIXES)):
+    for image in sorted(p for p in images.glob("*") if is_image(p)):
         stem = _stem(image)
         case = stem[:-5] if stem.endswith("_0000") else stem
         pairs.append((image, labels.get(case) or labels.get(stem)))
@@ -227,6 +234,8 @@ def split_slices(
     At least one slice with a lesion is labelled, or nothing could be learned."""
     if not 0 < label_ratio <= 1:
         raise ValueError(f"label_ratio must be in (0, 1], got {label_ratio}")
+    if not 0 <= test_fraction < 1:
+        raise ValueError(f"test_fraction must be in [0, 1), got {test_fraction}")
     rng = random.Random(seed)
     positive = [s.id for s in slices if s.mask.any()]
     negative = [s.id for s in slices if not s.mask.any()]

@@ -377,13 +377,13 @@ def predict_images(folder: Path, images: Path, method: Method, out: Path) -> lis
     from PIL import Image
 
     from clinreason.evaluate.multilabel import embed
-    from clinreason.vision.data import SUFFIXES, Volume, read_image
+    from clinreason.vision.data import SUFFIXES, Volume, is_image, read_image
     from clinreason.vision.reasoning import rule_reasoning
 
     config, split, slices = load_run(folder)
     by_id = {s.id: s for s in slices}
     labelled = [by_id[i] for i in split.labelled]
-    files = sorted(p for p in Path(images).glob("*") if p.name.endswith(SUFFIXES))
+    files = sorted(p for p in Path(images).glob("*") if is_image(p))
     if not files:
         raise ConfigError(f"no images ({', '.join(SUFFIXES)}) in {images}")
     new: list[Slice2D] = []
