@@ -170,7 +170,7 @@ def run_segment(config: SegmentConfig, observer: Observer | None = None) -> dict
         results[method] = {
             **metric.aggregate(),
             "train_seconds": model.seconds,
-            "cases": metric.rows(),
+            "per_case": metric.rows(),
         }
         observer.advance(number, len(models), method)
     summary = {
@@ -358,7 +358,7 @@ def evaluate_run(folder: Path) -> dict[str, Any]:
         for s in test:
             metric(probabilities[method][s.id] > 0.5, s.mask, s.spacing, s.id)
         seconds = summary["methods"][method].get("train_seconds")
-        summary["methods"][method] = {**metric.aggregate(), "train_seconds": seconds, "cases": metric.rows()}
+        summary["methods"][method] = {**metric.aggregate(), "train_seconds": seconds, "per_case": metric.rows()}
     texts = {}
     for line in (folder / "reasoning.jsonl").read_text().splitlines():
         row = json.loads(line)

@@ -1,0 +1,76 @@
+"""The whole segmentation run end to end on small synthetic data (slow: three trainings)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from clinreason.cli import app
+from clinreason.vision.run import SegmentConfig, evaluate_run, predict_images, run_segment
+from clinreason.vision.train import TrainSettings
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("segment") / "run"
+    config = SegmentConfig(
+        data="synthetic",
+        synthetic_images=30,
+        size=64,
+        label_ratio=0.25,
+        out=out,
+        train=TrainSettings(epochs=2, batch_size=4, channels=(4, 8, 8, 16, 16), k=2, shortlist=4),
+    )
+    return out, run_segment(config)
+
+
+@pytest.mark.slow
+def test_run_writes_metrics_report_and_checkpoints(finished_run: tuple[Path, dict]) -> None:
+    out, summary = finished_run
+    assert list(summary["methods"]) == ["supervised", "ssl", "cers"]
+    assert summary["labelled"] + summary["unlabelled"] + summary["test"] == summary["slices"] == 30
+    for metrics in summary["methods"].values():
+        assert 0.0 <= metrics["dice"] <= 1.0 and metrics["cases"] == summary["test"]
+        assert metrics["hit"] + metrics["missed"] + metrics["false_positive"] + metrics["both_empty"] == summary["test"]
+    assert (
+        json.loads((out / "metrics.json").read_text())["methods"]["cers"]["dice"] == summary["methods"]["cers"]["dice"]
+    )
+    report = (out / "report.html").read_text()
+    assert report.count('alt="overlay"') == summary["test"] and "CERS" in report
+    rows = [json.loads(line) for line in (out / "reasoning.jsonl").read_text().splitlines()]
+    assert len(rows) == 30 and {r["source"] for r in rows} == {"rules"}
+    assert all(r["text"].startswith("Texture:") for r in rows)
+    for method in ("supervised", "ssl", "cers"):
+        assert (out / method / "last.pt").is_file() and (out / "predictions" / f"{method}.npz").is_file()
+
+
+@pytest.mark.slow
+def test_rerun_trains_nothing_and_evaluate_reproduces_the_metrics(finished_run: tuple[Path, dict]) -> None:
+    out, summary = finished_run
+    stamps = {m: (out / m / "last.pt").stat().st_mtime_ns for m in ("supervised", "ssl", "cers")}
+    again = run_segment(SegmentConfig.model_validate_json((out / "config.json").read_text()))
+    assert {m: (out / m / "last.pt").stat().st_mtime_ns for m in stamps} == stamps  # finished: not trained again
+    assert again["methods"]["cers"]["dice"] == pytest.approx(summary["methods"]["cers"]["dice"])
+    evaluated = evaluate_run(out)
+    for method in summary["methods"]:
+        assert evaluated["methods"][method]["dice"] == pytest.approx(summary["methods"][method]["dice"])
+    result = CliRunner().invoke(app, ["segment", "evaluate", str(out)])
+    assert result.exit_code == 0 and "| CERS |" in result.output
+
+
+@pytest.mark.slow
+def test_predict_new_png_images(finished_run: tuple[Path, dict], tmp_path: Path) -> None:
+    out, _ = finished_run
+    images = tmp_path / "new"
+    images.mkdir()
+    Image.fromarray((np.random.default_rng(0).random((64, 64)) * 255).astype(np.uint8)).save(images / "a.png")
+    (images / "._a.png").write_bytes(b"resource fork")  # skipped
+    written = predict_images(out, images, "cers", tmp_path / "masks")
+    assert [p.name for p in written] == ["new-a-z000.png"]
+    mask = np.asarray(Image.open(written[0]))
+    assert mask.shape == (64, 64) and set(np.unique(mask)) <= {0, 255}
