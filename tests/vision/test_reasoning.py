@@ -80,3 +80,19 @@ def test_generation_is_cached_and_falls_back_to_rules_visibly(tmp_path: Path) ->
     assert run.texts["d1"].startswith("Texture: a.") and run.texts["e1"].startswith("Texture: No region")
     assert run.problems["e1"] == ["missing step(s): Texture, Boundary, Context, Summary"] * 2
     assert (run.generated, backend.calls, again.generated, again.cached) == (3, 3, 0, 3)
+
+
+def test_a_vision_teacher_gets_the_slice_as_a_png_next_to_the_descriptors() -> None:
+    import base64
+    import io
+
+    from PIL import Image
+
+    s = _disc()
+    _, user = messages_for(load_prompt("cers-reasoning"), s, describe(s.image, s.mask), with_image=True)
+    text, picture = user["content"]
+    assert text["type"] == "text" and "Measured lesion descriptors" in text["text"]
+    url = picture["image_url"]["url"]
+    assert url.startswith("data:image/png;base64,")
+    decoded = np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))))
+    assert decoded.shape == (32, 32) and decoded[16, 16] == round(0.8 * 255) and decoded[0, 0] == round(0.2 * 255)

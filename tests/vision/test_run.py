@@ -74,3 +74,12 @@ def test_predict_new_png_images(finished_run: tuple[Path, dict], tmp_path: Path)
     assert [p.name for p in written] == ["new-a-z000.png"]
     mask = np.asarray(Image.open(written[0]))
     assert mask.shape == (64, 64) and set(np.unique(mask)) <= {0, 255}
+
+
+def test_config_errors_come_before_any_training(tmp_path: Path) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="teacher_sees_image needs an OpenAI-compatible vision model"):
+        SegmentConfig(teacher="gguf:qwen2.5-coder-1.5b", teacher_sees_image=True)
+    result = CliRunner().invoke(app, ["segment", "train", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path)])
+    assert result.exit_code != 0 and "is not pyradiomics, nuclei, synthetic or a dataset folder" in result.output

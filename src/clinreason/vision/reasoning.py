@@ -33,16 +33,37 @@ class Reasoning:
         return "\n".join(f"{step}: {self.steps.get(step, '')}" for step in STEPS)
 
 
-def messages_for(template: PromptTemplate, image: Slice2D, descriptors: LesionDescriptors) -> list[Message]:
+def image_data_url(image: Slice2D) -> str:
+    """The slice as a PNG data URL (OpenAI-style `image_url` content) for a vision-capable teacher."""
+    import base64
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray((np.clip(image.image, 0, 1).T * 255).astype(np.uint8)).save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def messages_for(
+    template: PromptTemplate, image: Slice2D, descriptors: LesionDescriptors, *, with_image: bool = False
+) -> list[Message]:
+    """With `with_image`, the user turn also carries the slice itself (for a vision-capable server);
+    the descriptors stay in the text either way."""
     values = {
         "modality": image.modality,
         "anatomy": image.anatomy,
         "target": image.target,
         "descriptors": descriptors.fact_sheet(),
     }
+    text = template.fill("user", **values)
+    content: object = text
+    if with_image:
+        content = [{"type": "text", "text": text}, {"type": "image_url", "image_url": {"url": image_data_url(image)}}]
     return [
         {"role": "system", "content": template.fill("system")},
-        {"role": "user", "content": template.fill("user", **values)},
+        {"role": "user", "content": content},  # type: ignore[dict-item]
     ]
 
 
@@ -110,6 +131,7 @@ def generate_reasoning(
     sampling: Sampling | None = None,
     max_attempts: int = 2,
     retry_temperature: float = 0.7,
+    with_image: bool = False,
     on_result: Callable[[str], None] | None = None,
 ) -> ReasoningRun:
     """Teacher reasoning per image (cached); images without a usable answer get `rule_reasoning`.
@@ -120,7 +142,7 @@ def generate_reasoning(
         d = descriptors[image.id]
         text = None
         if backend is not None and cache is not None:
-            messages = messages_for(template, image, d)
+            messages = messages_for(template, image, d, with_image=with_image)
             for attempt in range(1, max_attempts + 1):
                 settings = (
                     sampling

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from clinreason.errors import ConfigError
 from clinreason.evaluate.segmentation import SegmentationMetrics
@@ -48,9 +48,18 @@ class SegmentConfig(BaseModel):
     seed: int = 0
     teacher: str = Field(default="rules", description="'rules' (descriptor sentences) or backend:model.")
     base_url: str | None = None
+    teacher_sees_image: bool = Field(
+        default=False, description="openai teachers only: send each slice as an image next to its descriptors."
+    )
     methods: list[Literal["supervised", "ssl", "cers"]] = Field(default_factory=lambda: list(METHODS))
     train: TrainSettings = Field(default_factory=TrainSettings)
     out: Path = Path("runs/segment")
+
+    @model_validator(mode="after")
+    def _vision_teacher(self) -> SegmentConfig:
+        if self.teacher_sees_image and not self.teacher.startswith("openai:"):
+            raise ValueError("teacher_sees_image needs an OpenAI-compatible vision model (teacher: openai:MODEL)")
+        return self
 
 
 def load_slices(config: SegmentConfig) -> list[Slice2D]:
@@ -97,7 +106,15 @@ def _reasoning(
         backend = LazyBackend(TeacherConfig.from_spec(config.teacher, base_url=config.base_url))
         try:
             with TeacherCache(cache_home() / "teacher-cache.sqlite") as cache:
-                run = generate_reasoning(slices, descriptors, template, backend, cache, on_result=advance)
+                run = generate_reasoning(
+                    slices,
+                    descriptors,
+                    template,
+                    backend,
+                    cache,
+                    with_image=config.teacher_sees_image,
+                    on_result=advance,
+                )
         finally:
             backend.close()
     with (config.out / "reasoning.jsonl").open("w") as handle:
