@@ -127,12 +127,12 @@ def _rationales(
     finally:
         if owned:
             backend.close()
+    results = write_results(run, config.out / "rationales" / f"{cohort.name}-{part}.jsonl")
     if not run.summary.kept:
         raise ConfigError(
             f"the teacher kept no rationale for the {len(records)} stay(s) of {cohort.name} "
-            f"({run.summary.rejected} rejected, {run.summary.failed} failed); see {config.out / 'rationales'}"
+            f"({run.summary.rejected} rejected, {run.summary.failed} failed); see the problems in {results}"
         )
-    write_results(run, config.out / "rationales" / f"{cohort.name}-{part}.jsonl")
     kept = {r.record_id: Rationales(*split_rationale(r.rationale or "")) for r in run.results if r.status == "kept"}
     counts = run.summary.model_dump(include={"total", "kept", "rejected", "failed", "generated", "cached"})
     return kept, f"teacher {run.summary.teacher} ({run.summary.prompt})", counts
