@@ -118,6 +118,7 @@ def rationalize(
     temperature: Annotated[float, typer.Option(min=0.0, help="Sampling temperature of the first attempt.")] = 0.0,
     max_attempts: Annotated[int, typer.Option(min=1, help="Tries per patient before rejecting it.")] = 3,
     timeout: Annotated[float, typer.Option(help="Seconds before a server request times out.")] = 120.0,
+    threads: Annotated[int | None, typer.Option(min=1, help="gguf: CPU threads (default: all cores).")] = None,
     cache: Annotated[Path | None, typer.Option(help="SQLite cache (default: ~/.cache/clinreason).")] = None,
     out: Annotated[Path | None, typer.Option(help="Results JSONL (default: runs/rationales/...).")] = None,
     export_cache: Annotated[Path | None, typer.Option(help="Also export every cached generation as JSONL.")] = None,
@@ -130,6 +131,7 @@ def rationalize(
         slots=slots,
         timeout_s=timeout,
         max_attempts=max_attempts,
+        threads=threads,
     )
     cohort = load_cohort(cohort_name)
     records = select_records(cohort, split, splits_file, seed)[:limit]
