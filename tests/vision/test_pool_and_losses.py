@@ -62,3 +62,34 @@ def test_ramp_and_supervised_loss() -> None:
     target[..., :2, :2] = 1
     good, bad = SupervisedLoss()(target * 20 - 10, target), SupervisedLoss()(10 - target * 20, target)
     assert float(good) < 0.01 < 1.0 < float(bad)
+
+
+def test_reference_batches_have_k_images_and_one_plus_k_texts() -> None:
+    from clinreason.vision.data import Slice2D
+    from clinreason.vision.network import CersNet
+    from clinreason.vision.train import TrainedModel, _references
+
+    rng = np.random.default_rng(0)
+    slices = [
+        Slice2D(f"s{i}", f"s{i}", rng.random((32, 32), dtype=np.float32), np.zeros((32, 32), bool), (1.0, 1.0))
+        for i in range(6)
+    ]
+    by_id = {s.id: s for s in slices}
+    texts = {s.id: rng.standard_normal(384).astype(np.float32) for s in slices}
+    embeddings = {s.id: rng.standard_normal(8).astype(np.float32) for s in slices}
+    pool = KnowledgePool(
+        [s.id for s in slices[:4]],
+        np.stack([texts[f"s{i}"] for i in range(4)]),
+        np.stack([embeddings[f"s{i}"] for i in range(4)]),
+        k=3,
+    )
+    net = CersNet(channels=(4, 8, 8, 16, 16))
+    cers = TrainedModel("cers", net, pool, embeddings)
+    refs, text = _references(cers, slices[3:5], by_id, texts)
+    assert refs.shape == (2, 3, 1, 32, 32) and text is not None and text.shape == (2, 4, 384)
+    assert torch.equal(text[0, 0], torch.from_numpy(texts["s3"]))  # the query's own reasoning comes first
+    chosen = pool.select(embeddings["s3"], texts["s3"], exclude="s3")
+    assert torch.equal(refs[0, 0, 0], torch.from_numpy(by_id[chosen[0]].image))  # never itself
+    ssl = TrainedModel("ssl", net, pool, embeddings)
+    refs, text = _references(ssl, slices[3:5], by_id, texts)
+    assert refs.shape == (2, 3, 1, 32, 32) and text is None  # no reasoning for the baseline
