@@ -16,7 +16,7 @@ def _mask(shape: tuple[int, int], rows: slice, cols: slice) -> np.ndarray:
     ("pred", "truth", "kind", "dice", "iou"),
     [
         # 3x2 prediction over a 2x2 lesion: overlap 4, sizes 6 and 4 -> Dice 8/10, IoU 4/6
-        (_mask((8, 8), slice(2, 5), slice(2, 4)), _mask((8, 8), slice(2, 4), slice(2, 4)), "hit", 0.8, 4 / 6),
+        (_mask((8, 8), slice(2, 5), slice(2, 4)), _mask((8, 8), slice(2, 4), slice(2, 4)), "both_present", 0.8, 4 / 6),
         (_mask((8, 8), slice(0, 0), slice(0, 0)), _mask((8, 8), slice(2, 4), slice(2, 4)), "missed", 0.0, 0.0),
         (_mask((8, 8), slice(2, 4), slice(2, 4)), _mask((8, 8), slice(0, 0), slice(0, 0)), "false_positive", 0.0, 0.0),
         (np.zeros((8, 8), bool), np.zeros((8, 8), bool), "both_empty", 1.0, 1.0),
@@ -48,7 +48,12 @@ def test_a_missed_lesion_stays_in_the_mean_and_is_counted() -> None:
     metric(np.zeros_like(truth), truth, case_id="missed")
     summary = metric.aggregate()
     assert summary["dice"] == pytest.approx(0.5)  # not 1.0: the miss counts as 0
-    assert (summary["hit"], summary["missed"], summary["false_positive"], summary["both_empty"]) == (1, 1, 0, 0)
+    assert (summary["both_present"], summary["missed"], summary["false_positive"], summary["both_empty"]) == (
+        1,
+        1,
+        0,
+        0,
+    )
     assert summary["hd95"] == pytest.approx(np.hypot(8, 8) / 2)
     metric.reset()
     assert metric.aggregate()["cases"] == 0 and metric.aggregate()["dice"] is None

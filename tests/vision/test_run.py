@@ -36,7 +36,10 @@ def test_run_writes_metrics_report_and_checkpoints(finished_run: tuple[Path, dic
     assert summary["labelled"] + summary["unlabelled"] + summary["test"] == summary["slices"] == 30
     for metrics in summary["methods"].values():
         assert 0.0 <= metrics["dice"] <= 1.0 and metrics["cases"] == summary["test"]
-        assert metrics["hit"] + metrics["missed"] + metrics["false_positive"] + metrics["both_empty"] == summary["test"]
+        assert (
+            metrics["both_present"] + metrics["missed"] + metrics["false_positive"] + metrics["both_empty"]
+            == summary["test"]
+        )
     assert (
         json.loads((out / "metrics.json").read_text())["methods"]["cers"]["dice"] == summary["methods"]["cers"]["dice"]
     )

@@ -6,7 +6,7 @@ cases then looks better. Here each case gets a value and a kind:
 
 | kind | ground truth | prediction | Dice, IoU | HD95, ASD |
 |---|---|---|---|---|
-| `hit` | lesion | lesion | MONAI | MONAI (mm) |
+| `both_present` | lesion | lesion | MONAI | MONAI (mm) |
 | `missed` | lesion | empty | 0 | the image diagonal (mm), the worst possible distance |
 | `false_positive` | empty | lesion | 0 | the image diagonal |
 | `both_empty` | empty | empty | 1 | 0 |
@@ -25,7 +25,7 @@ from typing import Literal
 
 import numpy as np
 
-CaseKind = Literal["hit", "missed", "false_positive", "both_empty"]
+CaseKind = Literal["both_present", "missed", "false_positive", "both_empty"]
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ def case_metrics(
         )
     return CaseMetrics(
         case_id,
-        "hit",
+        "both_present",
         float(compute_dice(p, g, include_background=True)),
         float(compute_iou(p, g, include_background=True)),
         hd95,
@@ -106,7 +106,7 @@ class SegmentationMetrics:
             values = np.array([getattr(c, name) for c in self.cases], dtype=float)
             out[name] = float(values.mean()) if len(values) else None
             out[f"{name}_std"] = float(values.std()) if len(values) else None
-        for kind in ("hit", "missed", "false_positive", "both_empty"):
+        for kind in ("both_present", "missed", "false_positive", "both_empty"):
             out[kind] = sum(c.kind == kind for c in self.cases)
         return out
 
