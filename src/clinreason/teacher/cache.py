@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from clinreason.errors import ClinreasonError
-from clinreason.teacher.backend import Completion, Message, Sampling
+from clinreason.teacher.backend import Completion, Message, Sampling, TeacherBackend
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS generations (
@@ -238,3 +238,45 @@ class TeacherCache:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+def retry_sampling(sampling: Sampling, attempt: int, retry_temperature: float) -> Sampling:
+    """Settings of attempt `attempt` (1-based): the first as given, retries warmer with a new seed."""
+    if attempt == 1:
+        return sampling
+    return sampling.model_copy(
+        update={"temperature": max(sampling.temperature, retry_temperature), "seed": sampling.seed + attempt - 1}
+    )
+
+
+def cached_chat(
+    backend: TeacherBackend,
+    cache: TeacherCache,
+    prompt: str,
+    messages: list[Message],
+    sampling: Sampling,
+    *,
+    cohort: str | None = None,
+    record_id: str | None = None,
+    attempt: int | None = None,
+) -> tuple[Completion, str, bool]:
+    """(completion, cache key, whether it came from the cache): the cache first, else the backend, whose
+    answer is stored before it is returned. A BackendError propagates; nothing is stored then."""
+    key = cache_key(backend.kind, backend.model_id, prompt, messages, sampling)
+    hit = cache.get(key)
+    if hit is not None:
+        return hit.completion(), key, True
+    completion = backend.chat(messages, sampling)
+    cache.put(
+        key,
+        backend=backend.kind,
+        model=backend.model_id,
+        prompt=prompt,
+        messages=messages,
+        sampling=sampling,
+        completion=completion,
+        cohort=cohort,
+        record_id=record_id,
+        attempt=attempt,
+    )
+    return completion, key, False

@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 from clinreason.knowledge import fact_sheet
 from clinreason.records.schema import Cohort, PatientRecord
 from clinreason.teacher.backend import BackendError, Message, Sampling, TeacherBackend, TeacherUnavailable
-from clinreason.teacher.cache import TeacherCache, cache_key
+from clinreason.teacher.cache import TeacherCache, cache_key, cached_chat, retry_sampling
 from clinreason.teacher.clinragen import build_clinragen_messages, parse_clinragen_answer
 from clinreason.teacher.exemplars import Exemplar
 from clinreason.teacher.parsing import parse_answer
@@ -126,16 +126,6 @@ def run_teacher(
     state = _State(stop_after_failures)
     counter_lock = threading.Lock()
 
-    def attempt_sampling(attempt: int) -> Sampling:
-        if attempt == 1:
-            return sampling
-        return sampling.model_copy(
-            update={
-                "temperature": max(sampling.temperature, retry_temperature),
-                "seed": sampling.seed + attempt - 1,
-            }
-        )
-
     def one(record: PatientRecord) -> TeacherResult:
         result = TeacherResult(record_id=record.id, gold=list(record.labels), task=task, status="not_run")
         if state.stop.is_set():
@@ -143,40 +133,37 @@ def run_teacher(
             return result
         messages = render(record)
         for attempt in range(1, max_attempts + 1):
-            settings = attempt_sampling(attempt)
-            key = cache_key(backend.kind, backend.model_id, template.id, messages, settings)
-            hit = cache.get(key)
-            if hit is not None:
-                completion = hit.completion()
-                with counter_lock:
-                    summary.cached += 1
-            else:
-                if state.stop.is_set():
-                    result.error = result.error or "not finished: the run stopped early"
-                    break
-                try:
-                    completion = backend.chat(messages, settings)
-                except BackendError as exc:
-                    log.warning("patient %s, attempt %d: %s", record.id, attempt, exc)
-                    state.failure(exc)
-                    result.status, result.error = "failed", str(exc)
-                    return result
-                state.success()
-                cache.put(
-                    key,
-                    backend=backend.kind,
-                    model=backend.model_id,
-                    prompt=template.id,
-                    messages=messages,
-                    sampling=settings,
-                    completion=completion,
+            settings = retry_sampling(sampling, attempt, retry_temperature)
+            if (
+                state.stop.is_set()
+                and cache.get(cache_key(backend.kind, backend.model_id, template.id, messages, settings)) is None
+            ):
+                result.error = result.error or "not finished: the run stopped early"
+                break
+            try:
+                completion, key, from_cache = cached_chat(
+                    backend,
+                    cache,
+                    template.id,
+                    messages,
+                    settings,
                     cohort=cohort.name,
                     record_id=record.id,
                     attempt=attempt,
                 )
-                with counter_lock:
+            except BackendError as exc:
+                log.warning("patient %s, attempt %d: %s", record.id, attempt, exc)
+                state.failure(exc)
+                result.status, result.error = "failed", str(exc)
+                return result
+            with counter_lock:
+                if from_cache:
+                    summary.cached += 1
+                else:
                     summary.generated += 1
                     summary.completion_tokens += completion.completion_tokens or 0
+            if not from_cache:
+                state.success()
             result.attempts, result.keys = attempt, [*result.keys, key]
             rationale, stated, problem = judge(completion.text, record)
             if problem is None:

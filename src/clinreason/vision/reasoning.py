@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from clinreason.teacher.backend import Message, Sampling, TeacherBackend
-from clinreason.teacher.cache import TeacherCache, cache_key
+from clinreason.teacher.cache import TeacherCache, cached_chat, retry_sampling
 from clinreason.teacher.prompts import PromptTemplate
 from clinreason.vision.data import Slice2D
 from clinreason.vision.descriptors import LesionDescriptors
@@ -144,36 +144,19 @@ def generate_reasoning(
         if backend is not None and cache is not None:
             messages = messages_for(template, image, d, with_image=with_image)
             for attempt in range(1, max_attempts + 1):
-                settings = (
-                    sampling
-                    if attempt == 1
-                    else sampling.model_copy(
-                        update={
-                            "temperature": max(sampling.temperature, retry_temperature),
-                            "seed": sampling.seed + attempt,
-                        }
-                    )
+                settings = retry_sampling(sampling, attempt, retry_temperature)
+                completion, _, from_cache = cached_chat(  # BackendError propagates
+                    backend,
+                    cache,
+                    template.id,
+                    messages,
+                    settings,
+                    cohort=image.case_id,
+                    record_id=image.id,
+                    attempt=attempt,
                 )
-                key = cache_key(backend.kind, backend.model_id, template.id, messages, settings)
-                hit = cache.get(key)
-                if hit is not None:
-                    completion = hit.completion()
-                    run.cached += 1
-                else:
-                    completion = backend.chat(messages, settings)  # BackendError propagates
-                    cache.put(
-                        key,
-                        backend=backend.kind,
-                        model=backend.model_id,
-                        prompt=template.id,
-                        messages=messages,
-                        sampling=settings,
-                        completion=completion,
-                        cohort=image.case_id,
-                        record_id=image.id,
-                        attempt=attempt,
-                    )
-                    run.generated += 1
+                run.cached += from_cache
+                run.generated += not from_cache
                 parsed = parse_reasoning(completion.text)
                 if parsed.problem is None:
                     text = parsed.text()
