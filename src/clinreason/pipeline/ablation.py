@@ -52,7 +52,7 @@ from clinreason.student.sequential import (
     train_stage,
 )
 from clinreason.student.train import TrainConfig
-from clinreason.teacher import TeacherCache, TeacherConfig, TeacherResult, load_prompt, run_teacher, write_results
+from clinreason.teacher import TeacherCache, TeacherConfig, load_prompt, run_teacher, write_results
 from clinreason.teacher.backend import TeacherBackend
 from clinreason.teacher.clinragen import split_rationale
 from clinreason.teacher.config import LazyBackend
@@ -103,12 +103,7 @@ def _rationales(
     owned = backend is None
     backend = backend or LazyBackend(config.teacher)
     observer.phase(f"teacher {config.teacher.backend}:{config.teacher.model}", len(records))
-    done = 0
-
-    def advance(_: TeacherResult) -> None:
-        nonlocal done
-        done += 1
-        observer.advance(done, len(records), "stays")
+    advance = observer.counter(len(records), "stays")
 
     try:
         with TeacherCache(cache_path) as cache:

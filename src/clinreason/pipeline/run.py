@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -53,6 +54,17 @@ class Observer:
     def advance(self, done: int, total: int | None = None, info: str = "") -> None: ...
 
     def note(self, message: str) -> None: ...
+
+    def counter(self, total: int, info: str = "") -> Callable[[object], None]:
+        """A per-item callback that advances the current phase by one each call."""
+        done = 0
+
+        def tick(_: object) -> None:
+            nonlocal done
+            done += 1
+            self.advance(done, total, info)
+
+        return tick
 
 
 @dataclass
@@ -116,12 +128,7 @@ def _teacher_step(
     template = load_prompt(settings.prompt if task == "rationalize" else settings.diagnose_prompt)
     shots = [] if settings.zero_shot else load_exemplars(cohort, settings.exemplars)
     observer.phase(label, len(records))
-    done = 0
-
-    def tick(_: object) -> None:
-        nonlocal done
-        done += 1
-        observer.advance(done, len(records))
+    tick = observer.counter(len(records))
 
     run = run_teacher(
         cohort,

@@ -93,12 +93,7 @@ def _reasoning(
     descriptors = {s.id: describe(s.image, masks[s.id], s.spacing) for s in slices}
     template = load_prompt("cers-reasoning")
     observer.phase(f"reasoning ({config.teacher})", len(slices))
-    done = 0
-
-    def advance(_: str) -> None:
-        nonlocal done
-        done += 1
-        observer.advance(done, len(slices), "images")
+    advance = observer.counter(len(slices), "images")
 
     if config.teacher == "rules":
         run = generate_reasoning(slices, descriptors, template, None, None, on_result=advance)
