@@ -12,19 +12,23 @@ from clinreason.teacher import Completion, Sampling, TeacherConfig
 from clinreason.teacher.backend import Message
 
 
-@pytest.mark.slow
-def test_ablation_runs_all_four_variants(tmp_path: Path, tiny_student_dir: Path) -> None:
-    config = AblationConfig(
-        patients=40,
-        student=str(tiny_student_dir),
+def _tiny(tmp_path: Path, student: Path, **fields: object) -> AblationConfig:
+    """An ablation small enough for a test: the tiny student and a tiny multimodal head."""
+    return AblationConfig(
+        student=str(student),
         d_model=16,
         layers=1,
         heads=2,
         prototypes=6,
-        max_new_tokens=12,
         train=TrainConfig(epochs=1, batch_size=8, learning_rate=1e-3, precision="fp32", max_length=1024),
         out=tmp_path / "ablation",
+        **fields,
     )
+
+
+@pytest.mark.slow
+def test_ablation_runs_all_four_variants(tmp_path: Path, tiny_student_dir: Path) -> None:
+    config = _tiny(tmp_path, tiny_student_dir, patients=40, max_new_tokens=12)
     summary = run_ablation(config)
     assert list(summary["variants"]) == [
         "note only",
@@ -67,18 +71,13 @@ class ScriptedTeacher:
 def test_ablation_with_a_teacher_scores_its_rationales_and_reruns_from_saved_answers(
     tmp_path: Path, tiny_student_dir: Path
 ) -> None:
-    config = AblationConfig(
+    config = _tiny(
+        tmp_path,
+        tiny_student_dir,
         patients=30,
-        student=str(tiny_student_dir),
-        d_model=16,
-        layers=1,
-        heads=2,
-        prototypes=6,
         max_new_tokens=8,
         teacher=TeacherConfig(backend="openai", model="scripted", base_url="http://127.0.0.1:9/v1", max_attempts=1),
         teacher_cache=tmp_path / "cache.sqlite",
-        train=TrainConfig(epochs=1, batch_size=8, learning_rate=1e-3, precision="fp32", max_length=1024),
-        out=tmp_path / "ablation",
     )
     teacher = ScriptedTeacher()
     summary = run_ablation(config, backend=teacher)
