@@ -200,7 +200,8 @@ def run_segment(config: SegmentConfig, observer: Observer | None = None) -> dict
     }
     (config.out / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
     (config.out / "metrics.md").write_text(metrics_table(summary))
-    (config.out / "report.html").write_text(render_report(summary, test, probabilities, texts, models))
+    histories = {method: model.history for method, model in models.items()}
+    (config.out / "report.html").write_text(render_report(summary, test, probabilities, texts, histories))
     return summary
 
 
@@ -246,15 +247,15 @@ def _overlay_png(image: np.ndarray, truth: np.ndarray, predictions: dict[str, np
     return f'<img alt="overlay" src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}">'
 
 
-def _curves_png(models: dict[str, TrainedModel]) -> str:
+def _curves_png(histories: dict[str, list[dict[str, float]]]) -> str:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     figure, axis = plt.subplots(figsize=(5, 3))
-    for method, model in models.items():
-        axis.plot([h["epoch"] for h in model.history], [h["supervised"] for h in model.history], label=TITLES[method])
+    for method, history in histories.items():
+        axis.plot([h["epoch"] for h in history], [h["supervised"] for h in history], label=TITLES[method])
     axis.set_xlabel("epoch")
     axis.set_ylabel("supervised loss")
     axis.legend(fontsize=7)
@@ -269,7 +270,7 @@ def render_report(
     test: list[Slice2D],
     probabilities: dict[str, dict[str, np.ndarray]],
     texts: dict[str, str],
-    models: dict[str, TrainedModel],
+    histories: dict[str, list[dict[str, float]]],
 ) -> str:
     from clinreason.evaluate.report import CSS
 
@@ -301,7 +302,7 @@ def render_report(
         f"<p class=muted>{summary['labelled']} labelled, {summary['unlabelled']} unlabelled, {summary['test']} test "
         f"slices; label ratio {summary['label_ratio']}; seed {summary['seed']}; reasoning by "
         f"{html.escape(str(summary['reasoning']['teacher']))}</p>{table}<p class=muted>{notes}</p>"
-        f"<h2>Training</h2>{_curves_png(models)}<h2>Test slices</h2>"
+        f"<h2>Training</h2>{_curves_png(histories)}<h2>Test slices</h2>"
         "<p class=muted>green: ground truth; red: prediction. The text is the slice's reasoning.</p>"
         + "".join(cases)
         + "</body></html>"
@@ -359,7 +360,7 @@ def evaluate_run(folder: Path) -> dict[str, Any]:
     if not summary_path.is_file():
         raise ConfigError(f"{folder} has no metrics.json; train first")
     summary = json.loads(summary_path.read_text())
-    config, split, slices = load_run(folder)
+    _, split, slices = load_run(folder)
     by_id = {s.id: s for s in slices}
     test = [by_id[i] for i in split.test]
     probabilities = {}
@@ -375,11 +376,11 @@ def evaluate_run(folder: Path) -> dict[str, Any]:
     for line in (folder / "reasoning.jsonl").read_text().splitlines():
         row = json.loads(line)
         texts[row["id"]] = row["text"]
-    labelled = [by_id[i] for i in split.labelled]
-    models = {m: load_trained(folder, m, config, labelled) for m in summary["methods"]}
+    # the training curves come from each method's history.json: no network needs loading to redraw them
+    histories = {m: json.loads((folder / m / "history.json").read_text()) for m in summary["methods"]}
     summary_path.write_text(json.dumps(summary, indent=2) + "\n")
     (folder / "metrics.md").write_text(metrics_table(summary))
-    (folder / "report.html").write_text(render_report(summary, test, probabilities, texts, models))
+    (folder / "report.html").write_text(render_report(summary, test, probabilities, texts, histories))
     return summary
 
 
