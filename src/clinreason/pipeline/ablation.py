@@ -36,7 +36,7 @@ from clinreason.evaluate.multilabel import multilabel_metrics
 from clinreason.evaluate.series_claims import verified_claims
 from clinreason.knowledge.base import knowledge_text
 from clinreason.paths import cache_home
-from clinreason.pipeline.run import Observer
+from clinreason.progress import Observer
 from clinreason.records import load_cohort, make_splits
 from clinreason.records.schema import Cohort, PatientRecord
 from clinreason.records.synthetic import SYNTHETIC_SOURCE, make_multimodal_cohort, reference_rationales

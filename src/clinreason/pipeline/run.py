@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -26,6 +25,7 @@ from clinreason.evaluate.summary import ModelMetrics, RationaleMetrics, model_me
 from clinreason.knowledge import fact_sheet
 from clinreason.paths import cache_home
 from clinreason.pipeline.config import RunConfig, dump_run_config
+from clinreason.progress import Observer
 from clinreason.records import Splits, load_cohort, make_splits
 from clinreason.records.schema import Cohort, PatientRecord
 from clinreason.student.data import build_examples
@@ -44,27 +44,6 @@ from clinreason.teacher import (
 from clinreason.teacher.config import LazyBackend
 
 log = logging.getLogger(__name__)
-
-
-class Observer:
-    """Receives progress; the CLI draws progress bars from it. All methods are optional no-ops."""
-
-    def phase(self, name: str, total: int | None = None) -> None: ...
-
-    def advance(self, done: int, total: int | None = None, info: str = "") -> None: ...
-
-    def note(self, message: str) -> None: ...
-
-    def counter(self, total: int, info: str = "") -> Callable[[object], None]:
-        """A per-item callback that advances the current phase by one each call."""
-        done = 0
-
-        def tick(_: object) -> None:
-            nonlocal done
-            done += 1
-            self.advance(done, total, info)
-
-        return tick
 
 
 @dataclass

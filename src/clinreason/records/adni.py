@@ -20,6 +20,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from clinreason.errors import ConfigError
+from clinreason.records.dementia import APOE4, CDRSB, EDUCATION, MARITAL_STATUS, MMSE, MRI_GRADE_GROUP
 from clinreason.records.schema import (
     Cohort,
     CohortSource,
@@ -276,16 +277,16 @@ def _record(
     v = subject.values
     findings: list[Finding] = [
         Finding(
-            name="education",
+            name=EDUCATION,
             label="education",
             value=v["PTEDUCAT"],
             unit="years",
             group="demographics",
             aliases=("years of education",),
         ),
-        Finding(name="marital_status", label="marital status", value=subject.marital, group="demographics"),
+        Finding(name=MARITAL_STATUS, label="marital status", value=subject.marital, group="demographics"),
         Finding(
-            name="mmse",
+            name=MMSE,
             label="Mini-Mental State Examination",
             value=v["MMSE"],
             unit="/30",
@@ -297,7 +298,7 @@ def _record(
     if include_cdrsb:
         findings.append(
             Finding(
-                name="cdrsb",
+                name=CDRSB,
                 label="Clinical Dementia Rating sum of boxes",
                 value=v["CDRSB"],
                 unit="/18",
@@ -309,7 +310,7 @@ def _record(
         )
     findings.append(
         Finding(
-            name="apoe4",
+            name=APOE4,
             label="APOE4 alleles",
             value=v["APOE4"],
             group="genetics",
@@ -334,7 +335,7 @@ def _record(
                 name=f"{region.key}_grade",
                 label=region.grade_label,
                 value=grade,
-                group="mri_grade",
+                group=MRI_GRADE_GROUP,
                 aliases=region.aliases,
             )
         )

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
+from clinreason.records.format import format_range
 from clinreason.records.schema import Cohort, CohortSource, SkipReport
-from clinreason.records.text import format_range
 
 
 class FeatureSummary(BaseModel):

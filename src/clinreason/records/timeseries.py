@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from clinreason.records.format import format_number, format_range
 from clinreason.records.schema import PatientRecord, ReferenceRange, TimeSeriesPoint
-from clinreason.records.text import format_number, format_range
 
 Trend = Literal["rising", "falling", "stable"]
 

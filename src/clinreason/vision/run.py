@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from clinreason.errors import ConfigError
 from clinreason.evaluate.segmentation import SegmentationMetrics
-from clinreason.pipeline.run import Observer
+from clinreason.progress import Observer
 from clinreason.vision.data import Slice2D, SliceSplit, load_folder, split_slices, volume_slices
 from clinreason.vision.descriptors import describe
 from clinreason.vision.train import Method, TrainedModel, TrainSettings, predict, train_method
@@ -162,7 +162,7 @@ def run_segment(config: SegmentConfig, observer: Observer | None = None) -> dict
     guessed = predict(supervised, unlabelled + test)
     masks = {**{s.id: s.mask for s in labelled}, **{i: p > 0.5 for i, p in guessed.items()}}
     texts, reasoning_counts = _reasoning(config, slices, masks, observer)
-    from clinreason.evaluate.multilabel import embed
+    from clinreason.embeddings import embed
 
     embeddings = dict(zip([s.id for s in slices], embed([texts[s.id] for s in slices]), strict=True))
     if "ssl" in config.methods:
@@ -348,7 +348,7 @@ def load_trained(folder: Path, method: Method, config: SegmentConfig, labelled: 
 
 
 def _saved_text_embeddings(folder: Path) -> dict[str, np.ndarray]:
-    from clinreason.evaluate.multilabel import embed
+    from clinreason.embeddings import embed
 
     rows = [json.loads(line) for line in (folder / "reasoning.jsonl").read_text().splitlines() if line.strip()]
     return dict(zip([r["id"] for r in rows], embed([r["text"] for r in rows]), strict=True))
@@ -389,7 +389,7 @@ def predict_images(folder: Path, images: Path, method: Method, out: Path) -> lis
     The reasoning of a new image is written from the run's supervised prediction, as in training."""
     from PIL import Image
 
-    from clinreason.evaluate.multilabel import embed
+    from clinreason.embeddings import embed
     from clinreason.vision.data import SUFFIXES, Volume, is_image, read_image
     from clinreason.vision.reasoning import rule_reasoning
 
