@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from clinreason.errors import ConfigError
 from clinreason.student.data import Objective
 from clinreason.student.model import DEFAULT_STUDENT
 from clinreason.student.train import TrainConfig
 from clinreason.teacher.config import TeacherConfig
+from clinreason.yaml_models import load_yaml_model, validate_model
 
 SplitName = Literal["train", "validation", "test"]
 
@@ -89,28 +89,11 @@ class RunConfig(_Section):
 
 
 def parse_run_config(raw: object, origin: str = "<config>") -> RunConfig:
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{origin}: a run config is a mapping with sections data, teacher, student, evaluation")
-    try:
-        return RunConfig.model_validate(raw)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in error['loc']) or '(top level)'}: {error['msg']}" for error in exc.errors()
-        )
-        raise ConfigError(f"{origin}: invalid run config: {problems}") from exc
+    return validate_model(raw, RunConfig, "run config", origin)
 
 
 def load_run_config(path: str | Path) -> RunConfig:
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: run config not found")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    return parse_run_config(raw, str(path))
+    return load_yaml_model(path, RunConfig, "run config")
 
 
 def dump_run_config(config: RunConfig) -> str:

@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import Literal
 
 import pandas as pd
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from clinreason.errors import ConfigError, DataError
 from clinreason.records.schema import Cohort, CohortSource, Note, PatientRecord, SkipReport
 from clinreason.records.table import read_table
+from clinreason.yaml_models import load_yaml_model
 
 log = logging.getLogger(__name__)
 
@@ -242,14 +242,7 @@ def is_mimic_spec(raw: object) -> bool:
 def load_mimic_spec(path: str | Path, **overrides: object) -> Cohort:
     """Load the cohort a MIMIC YAML names; `overrides` (e.g. split='test') replace its fields."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-        spec = MimicSpec.model_validate({**raw, **overrides})
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read the MIMIC specification: {exc}") from exc
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"{path}: invalid MIMIC specification: {problems}") from exc
+    spec = load_yaml_model(path, MimicSpec, "MIMIC specification", overrides=overrides)
     located = {}
     for field in ("benchmark", "root", "noteevents"):
         value = getattr(spec, field)

@@ -20,11 +20,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from clinreason.errors import ConfigError
 from clinreason.records.schema import CohortSource, ReferenceRange
+from clinreason.yaml_models import load_yaml_model, validate_model
 
 DEFAULT_MISSING = ["", "NA", "N/A", "na", "NaN", "nan", "null", "NULL", "None", "?"]
 
@@ -165,25 +164,11 @@ class CohortSpec(_Spec):
 def load_spec(path: str | Path) -> CohortSpec:
     """Read and validate a YAML spec; `file` is made absolute relative to the spec's folder."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: column specification not found")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping of fields (name, source, label, findings, ...)")
-    spec = parse_spec(raw, origin=str(path))
+    spec = load_yaml_model(path, CohortSpec, "column specification")
     if spec.file is not None and not spec.file.is_absolute():
         spec = spec.model_copy(update={"file": (path.parent / spec.file).resolve()})
     return spec
 
 
-def parse_spec(raw: dict[str, Any], origin: str = "<spec>") -> CohortSpec:
-    try:
-        return CohortSpec.model_validate(raw)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in error['loc']) or '(top level)'}: {error['msg']}" for error in exc.errors()
-        )
-        raise ConfigError(f"{origin}: invalid column specification: {problems}") from exc
+def parse_spec(raw: object, origin: str = "<spec>") -> CohortSpec:
+    return validate_model(raw, CohortSpec, "column specification", origin)

@@ -1,0 +1,65 @@
+"""YAML files read into pydantic models, with every problem reported as one `ConfigError` line.
+
+Every YAML a user writes (run config, column spec, MIMIC spec, segmentation config, ablation config)
+goes through here, so a missing file, a YAML syntax error and a wrong field all read the same way:
+"run.yaml: invalid run config: student.train.epochs: Input should be greater than or equal to 1".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from clinreason.errors import ConfigError
+
+__all__ = ["load_yaml_model", "read_yaml", "validate_model"]
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def read_yaml(path: str | Path, what: str) -> object:
+    """The parsed content of a YAML file (None for an empty one)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: {what} not found")
+    try:
+        return yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the {what}: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+
+
+def validate_model(raw: object, model: type[M], what: str, origin: str) -> M:
+    """`raw` (a mapping; None counts as empty) as a `model`; field errors name their dotted path."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{origin}: a {what} is a mapping of fields, got {type(raw).__name__}")
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in error['loc']) or '(top level)'}: {error['msg']}" for error in exc.errors()
+        )
+        raise ConfigError(f"{origin}: invalid {what}: {problems}") from exc
+
+
+def load_yaml_model(
+    path: str | Path,
+    model: type[M],
+    what: str,
+    *,
+    defaults: Mapping[str, object] | None = None,
+    overrides: Mapping[str, object] | None = None,
+) -> M:
+    """Read `path` and validate it as a `model`: top-level fields of the file replace `defaults`, and
+    `overrides` replace the file's."""
+    raw = read_yaml(path, what)
+    if raw is not None and not isinstance(raw, Mapping):
+        raise ConfigError(f"{path}: a {what} is a mapping of fields, got {type(raw).__name__}")
+    return validate_model({**(defaults or {}), **(raw or {}), **(overrides or {})}, model, what, str(path))
