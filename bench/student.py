@@ -70,9 +70,7 @@ def real_examples(n: int) -> tuple[Any, Any, list[Any]]:
             cache,
             load_prompt(teacher.prompt),
             exemplars=load_exemplars(cohort),
-            sampling=teacher.sampling,
-            max_attempts=teacher.max_attempts,
-            retry_temperature=teacher.retry_temperature,
+            config=teacher,
             stop_after_failures=10**6,
         )
     rationales = {r.record_id: r.rationale for r in run.results if r.status == "kept" and r.rationale}

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from clinreason.records import load_cohort, make_splits
-from clinreason.teacher import Sampling, TeacherCache, load_exemplars, load_prompt, run_teacher
+from clinreason.teacher import Sampling, TeacherCache, TeacherConfig, load_exemplars, load_prompt, run_teacher
 from clinreason.teacher.gguf_backend import EmbeddedGGUFBackend
 from clinreason.teacher.models import DEFAULT_TEACHER
 from clinreason.teacher.prompts import build_messages
@@ -52,9 +52,7 @@ def measure(model: str, slots: int, n: int, max_tokens: int, cohort_name: str) -
             cache,
             template,
             exemplars=shots,
-            sampling=Sampling(max_tokens=max_tokens),
-            max_attempts=1,
-            slots=slots,
+            config=TeacherConfig(sampling=Sampling(max_tokens=max_tokens), max_attempts=1, slots=slots),
         )
     backend.close()
     seconds = run.summary.seconds

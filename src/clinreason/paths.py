@@ -1,4 +1,4 @@
-"""Where clinreason keeps files shared between runs (joined model files, the teacher cache)."""
+"""Where clinreason keeps files shared between runs (joined model files, converted students, the teacher cache)."""
 
 from __future__ import annotations
 
@@ -12,3 +12,8 @@ def cache_home() -> Path:
         return Path(os.environ["CLINREASON_HOME"]).expanduser()
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return base / "clinreason"
+
+
+def teacher_cache_path() -> Path:
+    """The default SQLite cache of teacher generations, shared by every run and command."""
+    return cache_home() / "teacher-cache.sqlite"

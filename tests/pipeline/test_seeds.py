@@ -39,9 +39,7 @@ def test_shipped_seed_covers_the_demo(tmp_path: Path) -> None:
                 cache,
                 load_prompt(prompt),
                 exemplars=shots,
-                sampling=settings.sampling,
-                max_attempts=settings.max_attempts,
-                retry_temperature=settings.retry_temperature,
+                config=settings,
                 stop_after_failures=10**6,
             )
             missing = [r.record_id for r in run.results if r.status == "failed"]

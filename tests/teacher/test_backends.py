@@ -50,8 +50,7 @@ def test_embedded_gguf_backend_runs_the_teacher_for_real(tmp_path: Path) -> None
             cache,
             template,
             exemplars=shots,
-            sampling=Sampling(max_tokens=48),
-            max_attempts=1,
+            config=TeacherConfig(sampling=Sampling(max_tokens=48), max_attempts=1),
         )
         assert first.summary.generated == sum(r.attempts for r in first.results) == len(cache) > 0
         assert all(r.status in ("kept", "rejected") for r in first.results)
@@ -62,8 +61,7 @@ def test_embedded_gguf_backend_runs_the_teacher_for_real(tmp_path: Path) -> None
             cache,
             template,
             exemplars=shots,
-            sampling=Sampling(max_tokens=48),
-            max_attempts=1,
+            config=TeacherConfig(sampling=Sampling(max_tokens=48), max_attempts=1),
         )
     backend.close()
     assert again.summary.generated == 0
@@ -89,8 +87,7 @@ def test_openai_compatible_backend_against_a_real_server(llama_server: Any, tmp_
             backend,
             cache,
             load_prompt("diagnose"),
-            sampling=Sampling(max_tokens=48),
-            max_attempts=1,
+            config=TeacherConfig(sampling=Sampling(max_tokens=48), max_attempts=1),
         )
     assert run.summary.generated == 2 and run.summary.failed == 0
     assert run.summary.teacher == "openai:smollm2"

@@ -1,80 +1,25 @@
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import pytest
 
-from clinreason.records import Cohort, CohortSource, Finding, PatientRecord
 from clinreason.teacher import (
     BackendError,
-    Completion,
     Sampling,
     TeacherCache,
+    TeacherConfig,
     TeacherUnavailable,
     load_prompt,
     read_results,
     run_teacher,
     write_results,
 )
-from clinreason.teacher.backend import Message
-
-SOURCE = CohortSource(name="t", citation="t", licence="CC0")
-RATIONALE = "The glucose of 180 mg/dL is high and supports the diagnosis."
-
-
-def _cohort(n: int = 6) -> Cohort:
-    records = [
-        PatientRecord(
-            id=f"p{i}",
-            age=50 + i,
-            sex="female",
-            labels=["diabetes" if i % 2 == 0 else "no diabetes"],
-            findings={"glucose": Finding(name="glucose", label="glucose", value=100.0 + 20 * i, unit="mg/dL")},
-        )
-        for i in range(n)
-    ]
-    return Cohort(name="toy", title="toy", source=SOURCE, labels=["diabetes", "no diabetes"], records=records)
-
-
-class ScriptedBackend:
-    """A stand-in teacher that answers from a script keyed by patient id and attempt."""
-
-    kind = "scripted"
-    model_id = "script-v1"
-
-    def __init__(self, script: dict[str, list[str | Exception]], concurrency: int = 2) -> None:
-        self.script = script
-        self.max_concurrency = concurrency
-        self.calls: list[tuple[str, float]] = []
-        self.lock = threading.Lock()
-
-    def check(self) -> None:
-        pass
-
-    def chat(self, messages: list[Message], sampling: Sampling) -> Completion:
-        patient = messages[-1]["content"]
-        record_id = next(rid for rid in self.script if f"is a {50 + int(rid[1:])}-year-old" in patient)
-        with self.lock:
-            attempt = sum(1 for rid, _ in self.calls if rid == record_id)
-            self.calls.append((record_id, sampling.temperature))
-        answer = self.script[record_id][min(attempt, len(self.script[record_id]) - 1)]
-        if isinstance(answer, Exception):
-            raise answer
-        return Completion(text=answer, completion_tokens=len(answer.split()))
-
-    def close(self) -> None:
-        pass
-
-
-def right(label: str) -> str:
-    letter = "A" if label == "diabetes" else "B"
-    shown = "Diabetes" if label == "diabetes" else "No diabetes"
-    return f"{RATIONALE}\nFinal Diagnosis: ({letter}) {shown}"
+from doubles import RATIONALE, ScriptedBackend, right, toy_cohort
 
 
 def test_kept_retried_rejected_and_failed(tmp_path: Path) -> None:
-    cohort = _cohort(4)
+    cohort = toy_cohort(4)
     script: dict[str, list[str | Exception]] = {
         "p0": [right("diabetes")],
         "p1": ["no final line here at all", right("no diabetes")],
@@ -83,7 +28,14 @@ def test_kept_retried_rejected_and_failed(tmp_path: Path) -> None:
     }
     backend = ScriptedBackend(script)
     with TeacherCache(tmp_path / "c.sqlite") as cache:
-        run = run_teacher(cohort, cohort.records, backend, cache, load_prompt("kwon-rationalize"), max_attempts=3)
+        run = run_teacher(
+            cohort,
+            cohort.records,
+            backend,
+            cache,
+            load_prompt("kwon-rationalize"),
+            config=TeacherConfig(max_attempts=3),
+        )
     by_id = {r.record_id: r for r in run.results}
     assert [r.record_id for r in run.results] == ["p0", "p1", "p2", "p3"]
     assert (by_id["p0"].status, by_id["p0"].attempts, by_id["p0"].rationale) == ("kept", 1, RATIONALE)
@@ -99,7 +51,7 @@ def test_kept_retried_rejected_and_failed(tmp_path: Path) -> None:
 
 
 def test_second_run_is_served_from_the_cache(tmp_path: Path) -> None:
-    cohort = _cohort(4)
+    cohort = toy_cohort(4)
     script = {r.id: [right(r.label)] for r in cohort.records}
     template = load_prompt("kwon-rationalize")
     with TeacherCache(tmp_path / "c.sqlite") as cache:
@@ -112,7 +64,7 @@ def test_second_run_is_served_from_the_cache(tmp_path: Path) -> None:
 
 
 def test_changed_sampling_means_new_generations(tmp_path: Path) -> None:
-    cohort = _cohort(2)
+    cohort = toy_cohort(2)
     script = {r.id: [right(r.label)] for r in cohort.records}
     template = load_prompt("kwon-rationalize")
     with TeacherCache(tmp_path / "c.sqlite") as cache:
@@ -123,13 +75,13 @@ def test_changed_sampling_means_new_generations(tmp_path: Path) -> None:
             ScriptedBackend(script),
             cache,
             template,
-            sampling=Sampling(max_tokens=100),
+            config=TeacherConfig(sampling=Sampling(max_tokens=100)),
         )
     assert again.summary.generated == 2
 
 
 def test_consecutive_failures_stop_the_run_and_keep_finished_work(tmp_path: Path) -> None:
-    cohort = _cohort(6)
+    cohort = toy_cohort(6)
     script: dict[str, list[str | Exception]] = {"p0": [right("diabetes")], "p1": [right("no diabetes")]}
     script.update({f"p{i}": [BackendError("connection refused", retryable=True)] for i in range(2, 6)})
     with TeacherCache(tmp_path / "c.sqlite") as cache:
@@ -143,12 +95,13 @@ def test_consecutive_failures_stop_the_run_and_keep_finished_work(tmp_path: Path
                 stop_after_failures=2,
             )
         assert len(cache) == 2  # the finished generations are kept
-    partial = info.value.partial  # type: ignore[attr-defined]
+    partial = info.value.partial
+    assert partial is not None
     assert [r.status for r in partial.results] == ["kept", "kept", "failed", "failed", "not_run", "not_run"]
 
 
 def test_unavailable_teacher_stops_at_once(tmp_path: Path) -> None:
-    cohort = _cohort(3)
+    cohort = toy_cohort(3)
     script: dict[str, list[str | Exception]] = {r.id: [TeacherUnavailable("bad key")] for r in cohort.records}
     with TeacherCache(tmp_path / "c.sqlite") as cache, pytest.raises(TeacherUnavailable, match="bad key"):
         run_teacher(
@@ -161,11 +114,16 @@ def test_unavailable_teacher_stops_at_once(tmp_path: Path) -> None:
 
 
 def test_diagnose_task_reports_accuracy(tmp_path: Path) -> None:
-    cohort = _cohort(4)
+    cohort = toy_cohort(4)
     script = {"p0": [right("diabetes")], "p1": [right("diabetes")], "p2": [right("diabetes")], "p3": ["?"]}
     with TeacherCache(tmp_path / "c.sqlite") as cache:
         run = run_teacher(
-            cohort, cohort.records, ScriptedBackend(script), cache, load_prompt("diagnose"), max_attempts=1
+            cohort,
+            cohort.records,
+            ScriptedBackend(script),
+            cache,
+            load_prompt("diagnose"),
+            config=TeacherConfig(max_attempts=1),
         )
     assert [r.stated for r in run.results] == ["diabetes", "diabetes", "diabetes", None]
     assert run.summary.correct == 2 and run.summary.accuracy == 0.5
@@ -173,7 +131,7 @@ def test_diagnose_task_reports_accuracy(tmp_path: Path) -> None:
 
 
 def test_results_round_trip(tmp_path: Path) -> None:
-    cohort = _cohort(2)
+    cohort = toy_cohort(2)
     script = {r.id: [right(r.label)] for r in cohort.records}
     with TeacherCache(tmp_path / "c.sqlite") as cache:
         run = run_teacher(cohort, cohort.records, ScriptedBackend(script), cache, load_prompt("kwon-rationalize"))

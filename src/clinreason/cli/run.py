@@ -11,55 +11,19 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
-    ProgressColumn,
     SpinnerColumn,
-    TaskID,
     TextColumn,
     TimeElapsedColumn,
-    TimeRemainingColumn,
 )
 from rich.table import Table
 
 from clinreason.cli.app import app, console, user_errors
+from clinreason.cli.progress import RichObserver, progress_columns
 from clinreason.errors import ConfigError
 from clinreason.pipeline.config import RunConfig, dump_run_config, load_run_config, parse_run_config
 from clinreason.pipeline.run import run_pipeline
-from clinreason.progress import Observer
 
 SplitChoice = Literal["train", "validation", "test"]
-
-
-class RichObserver(Observer):
-    """One progress bar per phase of the run."""
-
-    def __init__(self, progress: Progress) -> None:
-        self.progress = progress
-        self.task: TaskID | None = None
-
-    def phase(self, name: str, total: int | None = None) -> None:
-        if self.task is not None:
-            self.progress.stop_task(self.task)
-        self.task = self.progress.add_task(name, total=total, info="")
-
-    def advance(self, done: int, total: int | None = None, info: str = "") -> None:
-        if self.task is not None:
-            self.progress.update(self.task, completed=done, total=total, info=info)
-
-    def note(self, message: str) -> None:
-        self.progress.console.print(message)
-
-
-def progress_columns(eta: bool = True) -> tuple[ProgressColumn, ...]:
-    """The columns of every long command's progress bars (the ETA where steps are even enough)."""
-    columns: tuple[ProgressColumn, ...] = (
-        SpinnerColumn(),
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"),
-        TimeElapsedColumn(),
-    )
-    return (*columns, TextColumn("ETA"), TimeRemainingColumn()) if eta else columns
 
 
 def execute(config: RunConfig, until: Literal["train", "evaluate"] = "evaluate") -> None:
@@ -175,8 +139,7 @@ def predict_command(
     ] = "auto",
 ) -> None:
     """Diagnosis, class probabilities and rationale from a trained student, for a split or some patients."""
-    from clinreason.cli.teacher import select_records
-    from clinreason.records import load_cohort
+    from clinreason.records import load_cohort, select_records
     from clinreason.student.predict import load_checkpoint, predict
 
     cohort = load_cohort(cohort_name)

@@ -10,7 +10,7 @@ import yaml
 from rich.progress import Progress
 
 from clinreason.cli.app import app, console, user_errors
-from clinreason.cli.run import RichObserver, progress_columns
+from clinreason.cli.progress import RichObserver, progress_columns
 from clinreason.errors import ConfigError
 
 segment_app = typer.Typer(help="Reasoning-guided semi-supervised segmentation (CERS).", no_args_is_help=True)

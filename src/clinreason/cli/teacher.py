@@ -7,63 +7,18 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    SpinnerColumn,
-    Task,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import Progress
 from rich.table import Table
-from rich.text import Text
 
 from clinreason.cli.app import app, console, err_console, teacher_app, user_errors
-from clinreason.errors import ConfigError
-from clinreason.paths import cache_home
-from clinreason.records import Splits, load_cohort, make_splits
-from clinreason.records.schema import Cohort, PatientRecord
-from clinreason.teacher import (
-    PACKAGED_MODELS,
-    RunSummary,
-    Sampling,
-    TeacherCache,
-    TeacherConfig,
-    TeacherResult,
-    TeacherUnavailable,
-    list_prompts,
-    load_exemplars,
-    load_prompt,
-    make_backend,
-    run_teacher,
-    write_results,
-)
+from clinreason.cli.progress import RichObserver, progress_columns
+from clinreason.paths import teacher_cache_path
+from clinreason.pipeline.rationalize import TeacherTask, rationalize, series_claim_counts
+from clinreason.records import load_cohort, select_records
+from clinreason.teacher import PACKAGED_MODELS, RunSummary, Sampling, TeacherCache, TeacherConfig, TeacherUnavailable
+from clinreason.teacher.prompts import list_prompts
 
 SplitChoice = Literal["train", "validation", "test", "all"]
-TaskChoice = Literal["rationalize", "diagnose", "clinragen"]
-DEFAULT_PROMPTS = {"rationalize": "kwon-rationalize", "diagnose": "diagnose", "clinragen": "clinragen-rationalize"}
-
-
-class RateColumn(ProgressColumn):
-    """Patients per hour, the unit teacher throughput is planned in."""
-
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text("-- /h" if not speed else f"{speed * 3600:,.0f}/h", style="progress.data.speed")
-
-
-def default_cache() -> Path:
-    return cache_home() / "teacher-cache.sqlite"
-
-
-def select_records(cohort: Cohort, split: SplitChoice, splits_file: Path | None, seed: int) -> list[PatientRecord]:
-    if split == "all":
-        return list(cohort.records)
-    splits = Splits.load(splits_file) if splits_file else make_splits(cohort, seed=seed)
-    return splits.apply(cohort, split).records
 
 
 def print_run_summary(summary: RunSummary) -> None:
@@ -90,9 +45,9 @@ def print_run_summary(summary: RunSummary) -> None:
         console.print(f"Teacher accuracy: {summary.correct}/{summary.total} = {summary.accuracy:.1%}")
 
 
-@app.command()
+@app.command("rationalize")
 @user_errors
-def rationalize(
+def rationalize_command(
     cohort_name: Annotated[str, typer.Option("--cohort", help="Bundled cohort, YAML spec or ADNIMERGE.csv.")],
     split: Annotated[SplitChoice, typer.Option(help="Which patients.")] = "train",
     splits_file: Annotated[
@@ -106,7 +61,7 @@ def rationalize(
     base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible server, e.g. http://host:8000/v1.")] = None,
     api_key_env: Annotated[str, typer.Option(help="Environment variable holding the API key.")] = "OPENAI_API_KEY",
     task: Annotated[
-        TaskChoice,
+        TeacherTask,
         typer.Option(help="rationalize (gold label given), diagnose (no label) or clinragen (note + lab rationales)."),
     ] = ("rationalize"),
     prompt: Annotated[str | None, typer.Option(help="Prompt template name or YAML file.")] = None,
@@ -132,95 +87,49 @@ def rationalize(
         timeout_s=timeout,
         max_attempts=max_attempts,
         threads=threads,
+        sampling=Sampling(max_tokens=max_tokens, temperature=temperature),
     )
     cohort = load_cohort(cohort_name)
     records = select_records(cohort, split, splits_file, seed)[:limit]
-    template = load_prompt(prompt or DEFAULT_PROMPTS[task])
-    if template.task != task:
-        raise ConfigError(f"prompt {template.id} is for task '{template.task}', not '{task}'")
-    shots = [] if zero_shot or task == "clinragen" else load_exemplars(cohort, exemplars)
-    sampling = Sampling(max_tokens=max_tokens, temperature=temperature)
     out = out or Path("runs") / "rationales" / f"{cohort.name}-{split}-{task}.jsonl"
-    console.print(
-        f"{task} {len(records)} patient(s) of {cohort.name} ({split}) with {config.backend}:{config.model}, "
-        f"prompt {template.id}, {len(shots)} exemplar(s), {config.slots} slot(s)"
-    )
-    backend = make_backend(config)
-    with TeacherCache(cache or default_cache()) as store:
-        try:
-            backend.check()
-            run = _run_with_progress(cohort, records, backend, store, template, shots, sampling, config)
-        except TeacherUnavailable as exc:
-            partial = getattr(exc, "partial", None)
-            if partial is not None:
-                write_results(partial, out)
-                print_run_summary(partial.summary)
-            raise
-        except KeyboardInterrupt:
-            err_console.print(
-                f"[yellow]Interrupted.[/] Finished generations are in {store.path} ({len(store)} in all); "
-                "run the same command again to resume."
+    cache = cache or teacher_cache_path()
+    try:
+        with Progress(*progress_columns(rate=True), console=console) as bars:
+            run = rationalize(
+                cohort,
+                records,
+                config,
+                out,
+                task=task,
+                prompt=prompt,
+                exemplars=exemplars,
+                zero_shot=zero_shot,
+                cache=cache,
+                observer=RichObserver(bars),
             )
-            raise typer.Exit(code=130) from None
-        finally:
-            backend.close()
-        write_results(run, out)
-        print_run_summary(run.summary)
-        if task == "clinragen":
-            _print_claim_rate(run.results, records)
-        console.print(f"Results: {out} (summary: {out.with_suffix('.summary.json')}); cache: {store.path}")
-        if export_cache is not None:
-            count = store.export_jsonl(export_cache, cohort=cohort.name)
-            console.print(f"Exported {count} cached generation(s) of {cohort.name} to {export_cache}")
-
-
-def _print_claim_rate(results: list[TeacherResult], records: list[PatientRecord]) -> None:
-    from clinreason.evaluate.series_claims import verified_claims
-
-    by_id = {record.id: record for record in records}
-    kept = [(r.rationale or "", by_id[r.record_id]) for r in results if r.status == "kept"]
-    supported, checked = verified_claims(kept)
-    rate = f"{supported / checked:.3f}" if checked else "–"
-    console.print(
-        f"Verified-claim rate of the kept rationales: {rate} ({supported} of {checked} claims about the time series "
-        "and quotes of the note are supported by the record)"
-    )
-
-
-def _run_with_progress(cohort, records, backend, store, template, shots, sampling, config):  # type: ignore[no-untyped-def]
-    counts = {"kept": 0, "rejected": 0, "failed": 0, "not_run": 0}
-    columns = (
-        SpinnerColumn(),
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        RateColumn(),
-        TextColumn("{task.fields[stats]}"),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=console, transient=False) as progress:
-        bar = progress.add_task(template.task, total=len(records), stats="")
-
-        def update(result: TeacherResult) -> None:
-            counts[result.status] += 1
-            stats = f"kept {counts['kept']} rejected {counts['rejected']} failed {counts['failed']}"
-            progress.update(bar, advance=1, stats=stats)
-
-        return run_teacher(
-            cohort,
-            records,
-            backend,
-            store,
-            template,
-            exemplars=shots,
-            sampling=sampling,
-            max_attempts=config.max_attempts,
-            retry_temperature=config.retry_temperature,
-            slots=config.slots,
-            on_result=update,
+    except TeacherUnavailable as exc:
+        if exc.partial is not None:
+            print_run_summary(exc.partial.summary)
+            console.print(f"Results so far: {out}")
+        raise
+    except KeyboardInterrupt:
+        err_console.print(
+            f"[yellow]Interrupted.[/] Finished generations are in {cache}; run the same command again to resume."
         )
+        raise typer.Exit(code=130) from None
+    print_run_summary(run.summary)
+    if task == "clinragen":
+        supported, checked = series_claim_counts(run, records)
+        rate = f"{supported / checked:.3f}" if checked else "–"
+        console.print(
+            f"Verified-claim rate of the kept rationales: {rate} ({supported} of {checked} claims about the time "
+            "series and quotes of the note are supported by the record)"
+        )
+    console.print(f"Results: {out} (summary: {out.with_suffix('.summary.json')}); cache: {cache}")
+    if export_cache is not None:
+        with TeacherCache(cache) as store:
+            count = store.export_jsonl(export_cache, cohort=cohort.name)
+        console.print(f"Exported {count} cached generation(s) of {cohort.name} to {export_cache}")
 
 
 @teacher_app.command("list")

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ from clinreason.errors import ConfigError
 from clinreason.evaluate.multilabel import multilabel_metrics
 from clinreason.evaluate.series_claims import verified_claims
 from clinreason.knowledge.base import knowledge_text
-from clinreason.paths import cache_home
+from clinreason.pipeline.rationalize import run_and_save
 from clinreason.progress import Observer
 from clinreason.records import load_cohort, make_splits
 from clinreason.records.schema import Cohort, PatientRecord
@@ -52,10 +53,8 @@ from clinreason.student.sequential import (
     train_stage,
 )
 from clinreason.student.train import TrainConfig
-from clinreason.teacher import TeacherCache, TeacherConfig, load_prompt, run_teacher, write_results
-from clinreason.teacher.backend import TeacherBackend
+from clinreason.teacher import TeacherBackend, TeacherConfig, TeacherSession, connect, load_prompt
 from clinreason.teacher.clinragen import split_rationale
-from clinreason.teacher.config import LazyBackend
 
 
 class AblationConfig(BaseModel):
@@ -88,41 +87,22 @@ def _rationales(
     cohort: Cohort,
     records: list[PatientRecord],
     observer: Observer,
-    backend: TeacherBackend | None,
+    session: TeacherSession | None,
     part: str,
 ) -> tuple[dict[str, Rationales], str, dict[str, Any]]:
     """The rationales the students learn from, by stay id, their source, and the teacher run's counts."""
-    if config.teacher is None:
+    if session is None:
         if cohort.source.name != SYNTHETIC_SOURCE.name:
             raise ConfigError(
                 f"cohort {cohort.name} has no rule-based rationales (only synthetic-multimodal has); "
                 "set a teacher (--teacher gguf:qwen2.5-coder-1.5b, openai:MODEL --base-url ...)"
             )
         return cohort_rationales(cohort, reference_rationales), "rules (reference_rationales)", {}
-    cache_path = config.teacher_cache or cache_home() / "teacher-cache.sqlite"
-    owned = backend is None
-    backend = backend or LazyBackend(config.teacher)
-    observer.phase(f"teacher {config.teacher.backend}:{config.teacher.model}", len(records))
-    advance = observer.counter(len(records), "stays")
-
-    try:
-        with TeacherCache(cache_path) as cache:
-            run = run_teacher(
-                cohort,
-                records,
-                backend,
-                cache,
-                load_prompt("clinragen-rationalize"),
-                sampling=config.teacher.sampling,
-                max_attempts=config.teacher.max_attempts,
-                retry_temperature=config.teacher.retry_temperature,
-                slots=config.teacher.slots,
-                on_result=advance,
-            )
-    finally:
-        if owned:
-            backend.close()
-    results = write_results(run, config.out / "rationales" / f"{cohort.name}-{part}.jsonl")
+    results = config.out / "rationales" / f"{cohort.name}-{part}.jsonl"
+    label = f"teacher {session.config.backend}:{session.config.model} ({len(records)} stays)"
+    run = run_and_save(
+        session, cohort, records, load_prompt("clinragen-rationalize"), results, observer=observer, label=label
+    )
     if not run.summary.kept:
         raise ConfigError(
             f"the teacher kept no rationale for the {len(records)} stay(s) of {cohort.name} "
@@ -170,13 +150,19 @@ def run_ablation(
     splits.save(config.out / "splits.json")
     train_records, val_records = splits.apply(cohort, "train").records, splits.apply(cohort, "validation").records
     test_records = test_cohort.records if test_cohort else splits.apply(cohort, "test").records
-    rationales, source, teacher_counts = _rationales(
-        config, cohort, train_records + val_records, observer, backend, "train"
-    )
-    # the same source on the test stays, only to score its faithfulness next to the students'
-    test_rationales, _, test_counts = _rationales(
-        config, test_cohort or cohort, test_records, observer, backend, "test"
-    )
+    with ExitStack() as stack:
+        session = (
+            stack.enter_context(connect(config.teacher, config.teacher_cache, backend=backend))
+            if config.teacher is not None
+            else None
+        )
+        rationales, source, teacher_counts = _rationales(
+            config, cohort, train_records + val_records, observer, session, "train"
+        )
+        # the same source on the test stays, only to score its faithfulness next to the students'
+        test_rationales, _, test_counts = _rationales(
+            config, test_cohort or cohort, test_records, observer, session, "test"
+        )
     left_out = [r.id for r in train_records + val_records if r.id not in rationales]
     train_records = [r for r in train_records if r.id in rationales]
     val_records = [r for r in val_records if r.id in rationales]

@@ -23,8 +23,8 @@ from clinreason.evaluate.diagnosis import NO_ANSWER
 from clinreason.evaluate.report import ReportInput, render_report
 from clinreason.evaluate.summary import ModelMetrics, RationaleMetrics, model_metrics, rationale_metrics
 from clinreason.knowledge import fact_sheet
-from clinreason.paths import cache_home
 from clinreason.pipeline.config import RunConfig, dump_run_config
+from clinreason.pipeline.rationalize import run_and_save
 from clinreason.progress import Observer
 from clinreason.records import Splits, load_cohort, make_splits
 from clinreason.records.schema import Cohort, PatientRecord
@@ -33,15 +33,14 @@ from clinreason.student.model import load_student
 from clinreason.student.predict import Prediction, load_checkpoint, predict
 from clinreason.student.train import EvalPoint, TrainResult, train
 from clinreason.teacher import (
-    TeacherCache,
+    RunSummary,
     TeacherRun,
+    TeacherSession,
+    connect,
     load_exemplars,
     load_prompt,
     read_results,
-    run_teacher,
-    write_results,
 )
-from clinreason.teacher.config import LazyBackend
 
 log = logging.getLogger(__name__)
 
@@ -88,42 +87,23 @@ def _splits(config: RunConfig, cohort: Cohort, folder: Path) -> Splits:
 
 
 def _teacher_step(
+    session: TeacherSession,
     config: RunConfig,
     cohort: Cohort,
     records: list[PatientRecord],
     task: str,
     out: Path,
-    cache: TeacherCache,
-    backend: LazyBackend,
     observer: Observer,
     label: str,
 ) -> TeacherRun:
+    """One teacher job of the run; a job whose results are already in the run folder is read back."""
     if out.is_file() and out.with_suffix(".summary.json").is_file():
-        from clinreason.teacher.runner import RunSummary
-
         summary = RunSummary.model_validate_json(out.with_suffix(".summary.json").read_text())
         return TeacherRun(results=read_results(out), summary=summary)
     settings = config.teacher
     template = load_prompt(settings.prompt if task == "rationalize" else settings.diagnose_prompt)
     shots = [] if settings.zero_shot else load_exemplars(cohort, settings.exemplars)
-    observer.phase(label, len(records))
-    tick = observer.counter(len(records))
-
-    run = run_teacher(
-        cohort,
-        records,
-        backend,
-        cache,
-        template,
-        exemplars=shots,
-        sampling=settings.sampling,
-        max_attempts=settings.max_attempts,
-        retry_temperature=settings.retry_temperature,
-        slots=settings.slots,
-        on_result=tick,
-    )
-    write_results(run, out)
-    return run
+    return run_and_save(session, cohort, records, template, out, exemplars=shots, observer=observer, label=label)
 
 
 def _kept(run: TeacherRun) -> dict[str, str]:
@@ -233,14 +213,14 @@ def _teacher_stage(ctx: _Context, with_test: bool) -> _TeacherOutput:
     """Rationales for training and validation (and the evaluation split, as references); the teacher's
     own answers without the label. Everything the cache (and the shipped seed) holds is reused."""
     config, started = ctx.config, time.perf_counter()
-    cache_path = config.teacher.cache or cache_home() / "teacher-cache.sqlite"
-    backend = LazyBackend(config.teacher)
     split = config.evaluation.split
     runs: dict[str, TeacherRun] = {}
-    with TeacherCache(cache_path) as cache:
+    with connect(config.teacher, config.teacher.cache) as session:
         seed = seed_file(ctx.cohort.name) if config.teacher.use_seed else None
-        if seed is not None and (added := cache.import_jsonl(seed)):
-            ctx.observer.note(f"imported {added} shipped teacher generation(s) for {ctx.cohort.name} into {cache_path}")
+        if seed is not None and (added := session.cache.import_jsonl(seed)):
+            ctx.observer.note(
+                f"imported {added} shipped teacher generation(s) for {ctx.cohort.name} into {session.cache.path}"
+            )
         jobs: list[tuple[str, str, list[PatientRecord], Path, str]] = [
             ("train", "rationalize", ctx.train_records, ctx.folder / "rationales" / "train.jsonl", "rationales"),
             (
@@ -271,21 +251,17 @@ def _teacher_stage(ctx: _Context, with_test: bool) -> _TeacherOutput:
                     "diagnosis without the label",
                 )
             )
-        try:
-            for key, task, records, out, what in jobs:
-                runs[key] = _teacher_step(
-                    config,
-                    ctx.cohort,
-                    records,
-                    task,
-                    out,
-                    cache,
-                    backend,
-                    ctx.observer,
-                    f"teacher: {what} ({len(records)} patients)",
-                )
-        finally:
-            backend.close()
+        for key, task, records, out, what in jobs:
+            runs[key] = _teacher_step(
+                session,
+                config,
+                ctx.cohort,
+                records,
+                task,
+                out,
+                ctx.observer,
+                f"teacher: {what} ({len(records)} patients)",
+            )
     ctx.timings["teacher_s"] = time.perf_counter() - started
     return _TeacherOutput(
         runs=runs,

@@ -13,7 +13,7 @@ from clinreason.records.schema import (
     TimeSeriesPoint,
 )
 from clinreason.records.spec import CohortSpec, load_spec
-from clinreason.records.splits import Splits, make_splits
+from clinreason.records.splits import Splits, make_splits, select_records
 from clinreason.records.tabular import load_tabular_cohort
 from clinreason.records.text import record_to_text
 
@@ -37,4 +37,5 @@ __all__ = [
     "load_tabular_cohort",
     "make_splits",
     "record_to_text",
+    "select_records",
 ]

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 from sklearn.model_selection import train_test_split
 
 from clinreason.errors import DataError
-from clinreason.records.schema import Cohort
+from clinreason.records.schema import Cohort, PatientRecord
 
 log = logging.getLogger(__name__)
 
@@ -147,3 +147,17 @@ def make_splits(cohort: Cohort, seed: int = 0, fractions: tuple[float, float, fl
         validation=sorted(validation, key=order.__getitem__),
         test=sorted(test, key=order.__getitem__),
     )
+
+
+def select_records(
+    cohort: Cohort,
+    split: SplitName | Literal["all"],
+    splits_file: str | Path | None = None,
+    seed: int = 0,
+) -> list[PatientRecord]:
+    """The patients of one split: from a saved splits file, else from splits made with `seed`
+    (the same ones `datasets split --seed` saves); "all" is the whole cohort in its order."""
+    if split == "all":
+        return list(cohort.records)
+    splits = Splits.load(splits_file) if splits_file else make_splits(cohort, seed=seed)
+    return splits.apply(cohort, split).records

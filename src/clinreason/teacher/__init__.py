@@ -22,6 +22,7 @@ from clinreason.teacher.runner import (
     run_teacher,
     write_results,
 )
+from clinreason.teacher.session import TeacherSession, connect
 
 __all__ = [
     "DEFAULT_TEACHER",
@@ -39,9 +40,11 @@ __all__ = [
     "TeacherConfig",
     "TeacherResult",
     "TeacherRun",
+    "TeacherSession",
     "TeacherUnavailable",
     "build_messages",
     "cache_key",
+    "connect",
     "list_prompts",
     "load_exemplars",
     "load_prompt",

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from clinreason.errors import ClinreasonError
+
+if TYPE_CHECKING:
+    from clinreason.teacher.runner import TeacherRun
 
 Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": ...}
 
@@ -41,10 +44,14 @@ class BackendError(ClinreasonError):
 
 
 class TeacherUnavailable(BackendError):
-    """The teacher cannot be reached or loaded at all; the run stops (finished work is kept)."""
+    """The teacher cannot be reached or loaded at all; the run stops (finished work is kept).
 
-    def __init__(self, message: str) -> None:
+    Raised by `run_teacher`, `partial` holds the run as far as it got (finished patients kept, the rest
+    `not_run`), so that callers can save it before reporting the error."""
+
+    def __init__(self, message: str, *, partial: TeacherRun | None = None) -> None:
         super().__init__(message, retryable=False)
+        self.partial = partial
 
 
 @runtime_checkable

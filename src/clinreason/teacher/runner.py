@@ -22,9 +22,10 @@ from pydantic import BaseModel, Field
 
 from clinreason.knowledge import fact_sheet
 from clinreason.records.schema import Cohort, PatientRecord
-from clinreason.teacher.backend import BackendError, Message, Sampling, TeacherBackend, TeacherUnavailable
+from clinreason.teacher.backend import BackendError, Message, TeacherBackend, TeacherUnavailable
 from clinreason.teacher.cache import TeacherCache, cache_key, cached_chat, retry_sampling
 from clinreason.teacher.clinragen import build_clinragen_messages, parse_clinragen_answer
+from clinreason.teacher.config import TeacherConfig
 from clinreason.teacher.exemplars import Exemplar
 from clinreason.teacher.parsing import parse_answer
 from clinreason.teacher.prompts import PromptTemplate, build_messages, options
@@ -102,18 +103,18 @@ def run_teacher(
     template: PromptTemplate,
     *,
     exemplars: Sequence[Exemplar] = (),
-    sampling: Sampling | None = None,
-    max_attempts: int = 3,
-    retry_temperature: float = 0.7,
-    slots: int | None = None,
+    config: TeacherConfig | None = None,
     stop_after_failures: int = 5,
     on_result: Callable[[TeacherResult], None] | None = None,
 ) -> TeacherRun:
-    """Raises TeacherUnavailable (after keeping all finished work) when the teacher stops answering."""
-    if template.task not in ("rationalize", "diagnose", "clinragen"):
-        raise ValueError(f"prompt {template.id} is for task '{template.task}', not rationalize/diagnose/clinragen")
-    task: Literal["rationalize", "diagnose", "clinragen"] = template.task  # type: ignore[assignment]
-    sampling = sampling or Sampling()
+    """`config` gives the sampling, attempts, retry temperature and slots (its backend fields are not
+    used: `backend` is already built). Raises TeacherUnavailable, with the run so far as `partial`
+    (all finished work is in the cache), when the teacher stops answering."""
+    task = template.task
+    if task not in ("rationalize", "diagnose", "clinragen"):
+        raise ValueError(f"prompt {template.id} is for task '{task}', not rationalize/diagnose/clinragen")
+    config = config or TeacherConfig()
+    sampling, max_attempts, retry_temperature = config.sampling, config.max_attempts, config.retry_temperature
     render, judge = _task(template, cohort, exemplars)
     summary = RunSummary(
         task=task,
@@ -177,7 +178,7 @@ def run_teacher(
 
     started = time.perf_counter()
     results: dict[str, TeacherResult] = {}
-    workers = max(1, min(slots or backend.max_concurrency, backend.max_concurrency))
+    workers = max(1, min(config.slots, backend.max_concurrency))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="teacher") as pool:
         futures = [pool.submit(one, record) for record in records]
         try:
@@ -195,12 +196,11 @@ def run_teacher(
     run = TeacherRun(results=[results[record.id] for record in records], summary=summary)
     if state.fatal is not None:
         done = summary.kept + summary.rejected
-        error = TeacherUnavailable(
+        raise TeacherUnavailable(
             f"the teacher stopped answering ({state.fatal}); {done} finished patient(s) are cached in "
-            f"{cache.path}, run the same command again to resume"
-        )
-        error.partial = run  # type: ignore[attr-defined]
-        raise error from state.fatal
+            f"{cache.path}, run the same command again to resume",
+            partial=run,
+        ) from state.fatal
     return run
 
 

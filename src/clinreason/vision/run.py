@@ -85,9 +85,7 @@ def load_slices(config: SegmentConfig) -> list[Slice2D]:
 def _reasoning(
     config: SegmentConfig, slices: list[Slice2D], masks: dict[str, np.ndarray], observer: Observer
 ) -> tuple[dict[str, str], dict[str, Any]]:
-    from clinreason.paths import cache_home
-    from clinreason.teacher import TeacherCache, TeacherConfig, load_prompt
-    from clinreason.teacher.config import LazyBackend
+    from clinreason.teacher import TeacherConfig, connect, load_prompt
     from clinreason.vision.reasoning import generate_reasoning
 
     descriptors = {s.id: describe(s.image, masks[s.id], s.spacing) for s in slices}
@@ -98,20 +96,16 @@ def _reasoning(
     if config.teacher == "rules":
         run = generate_reasoning(slices, descriptors, template, None, None, on_result=advance)
     else:
-        backend = LazyBackend(TeacherConfig.from_spec(config.teacher, base_url=config.base_url))
-        try:
-            with TeacherCache(cache_home() / "teacher-cache.sqlite") as cache:
-                run = generate_reasoning(
-                    slices,
-                    descriptors,
-                    template,
-                    backend,
-                    cache,
-                    with_image=config.teacher_sees_image,
-                    on_result=advance,
-                )
-        finally:
-            backend.close()
+        with connect(TeacherConfig.from_spec(config.teacher, base_url=config.base_url)) as session:
+            run = generate_reasoning(
+                slices,
+                descriptors,
+                template,
+                session.backend,
+                session.cache,
+                with_image=config.teacher_sees_image,
+                on_result=advance,
+            )
     with (config.out / "reasoning.jsonl").open("w") as handle:
         for s in slices:
             row = {"id": s.id, "source": run.source[s.id], "text": run.texts[s.id], **descriptors[s.id].as_dict()}

@@ -1,0 +1,62 @@
+"""Test doubles shared by several test files: a toy cohort and a teacher that answers from a script."""
+
+from __future__ import annotations
+
+import threading
+
+from clinreason.records import Cohort, CohortSource, Finding, PatientRecord
+from clinreason.teacher import Completion, Sampling
+from clinreason.teacher.backend import Message
+
+SOURCE = CohortSource(name="t", citation="t", licence="CC0")
+RATIONALE = "The glucose of 180 mg/dL is high and supports the diagnosis."
+
+
+def toy_cohort(n: int = 6) -> Cohort:
+    records = [
+        PatientRecord(
+            id=f"p{i}",
+            age=50 + i,
+            sex="female",
+            labels=["diabetes" if i % 2 == 0 else "no diabetes"],
+            findings={"glucose": Finding(name="glucose", label="glucose", value=100.0 + 20 * i, unit="mg/dL")},
+        )
+        for i in range(n)
+    ]
+    return Cohort(name="toy", title="toy", source=SOURCE, labels=["diabetes", "no diabetes"], records=records)
+
+
+class ScriptedBackend:
+    """A stand-in teacher that answers from a script keyed by patient id and attempt."""
+
+    kind = "scripted"
+    model_id = "script-v1"
+
+    def __init__(self, script: dict[str, list[str | Exception]], concurrency: int = 2) -> None:
+        self.script = script
+        self.max_concurrency = concurrency
+        self.calls: list[tuple[str, float]] = []
+        self.lock = threading.Lock()
+
+    def check(self) -> None:
+        pass
+
+    def chat(self, messages: list[Message], sampling: Sampling) -> Completion:
+        patient = messages[-1]["content"]
+        record_id = next(rid for rid in self.script if f"is a {50 + int(rid[1:])}-year-old" in patient)
+        with self.lock:
+            attempt = sum(1 for rid, _ in self.calls if rid == record_id)
+            self.calls.append((record_id, sampling.temperature))
+        answer = self.script[record_id][min(attempt, len(self.script[record_id]) - 1)]
+        if isinstance(answer, Exception):
+            raise answer
+        return Completion(text=answer, completion_tokens=len(answer.split()))
+
+    def close(self) -> None:
+        pass
+
+
+def right(label: str) -> str:
+    letter = "A" if label == "diabetes" else "B"
+    shown = "Diabetes" if label == "diabetes" else "No diabetes"
+    return f"{RATIONALE}\nFinal Diagnosis: ({letter}) {shown}"
