@@ -217,9 +217,9 @@ def _check_clause(
                 if re.search(rf"(?<![a-z]){re.escape(c.lower())}(?![a-z])", before + " | " + after)
             ]
             if named:
-                stated = max(named, key=len)
-                verdict: Verdict = "supported" if stated.lower() == finding.value.lower() else "wrong"
-                add("category", finding, stated, finding.value, verdict)
+                category = max(named, key=len)
+                verdict: Verdict = "supported" if category.lower() == finding.value.lower() else "wrong"
+                add("category", finding, category, finding.value, verdict)
         elif isinstance(finding.value, float) and not isinstance(finding.value, bool):
             status = _status_in(after[:45])
             if status is not None and finding.status is not None:
@@ -241,11 +241,11 @@ def _check_clause(
         before = clause[max(0, position - 20) : position]
         cue = any(c in before for c in REFERENCE_CUES)
         if close and owner is not None and isinstance(owner.finding.value, float):
-            finding = owner.finding
-            if equal(stated, finding.value, finding.decimals):
-                add("value", finding, match.group(0), f"{finding.value:g}", "supported")
+            finding, actual = owner.finding, owner.finding.value
+            if equal(stated, actual, finding.decimals):
+                add("value", finding, match.group(0), f"{actual:g}", "supported")
             elif not cue and stated not in reference:
-                add("value", finding, match.group(0), f"{finding.value:g}", "wrong")
+                add("value", finding, match.group(0), f"{actual:g}", "wrong")
             continue
         unit = clause[match.end() : match.end() + 10].strip()
         if not unit.startswith(CLINICAL_UNITS) or cue or stated in reference:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from clinreason.evaluate.claims import CLAUSE, Claim, ClaimReport, equal
+from clinreason.evaluate.claims import CLAUSE, Claim, ClaimKind, ClaimReport, Verdict, equal
 from clinreason.records.schema import PatientRecord
 from clinreason.records.timeseries import VARIABLES, SeriesSummary, load_points, summarise
 
@@ -65,7 +65,7 @@ def check_series_claims(text: str, record: PatientRecord) -> ClaimReport:
         if not clause:
             continue
         for quote in QUOTE.findall(raw):
-            verdict = "supported" if quote.strip().lower() in note else "unsupported"
+            verdict: Verdict = "supported" if quote.strip().lower() in note else "unsupported"
             report.claims.append(Claim("category", "note", quote.strip(), None, verdict, raw.strip()))
         mentions = _mentions(clause)
         specific: set[int] = set()
@@ -129,24 +129,25 @@ def _direction_claims(
             key = mentions[index][2]
             summary = summaries.get(key)
             actual = None if summary is None else f"{summary.high} high, {summary.low} low"
+            verdict: Verdict
             if summary is None:
                 verdict = "unsupported"
             elif direction == "normal":
                 verdict = "supported" if summary.high == 0 and summary.low == 0 else "wrong"
             else:
                 verdict = "supported" if (summary.high if direction == "high" else summary.low) else "wrong"
-            claims.append(Claim("status", key, direction, actual, verdict, raw))  # type: ignore[arg-type]
+            claims.append(Claim("status", key, direction, actual, verdict, raw))
     return claims
 
 
 def _window_claims(window: str, key: str, summary: SeriesSummary | None, raw: str) -> list[Claim]:
     claims: list[Claim] = []
-    stated: list[tuple[str, str, str | None, bool]] = []  # kind, stated, actual, ok
+    stated: list[tuple[ClaimKind, str, str | None, bool]] = []  # kind, stated, actual, ok
     for direction, count in COUNT.findall(window):
         n = WORD_COUNTS.get(count, int(count) if count.isdigit() else -1)
-        actual = None if summary is None else (summary.high if direction == "higher" else summary.low)
+        abnormal = None if summary is None else (summary.high if direction == "higher" else summary.low)
         stated.append(
-            ("value", f"{direction} than normal {count}", None if actual is None else str(actual), actual == n)
+            ("value", f"{direction} than normal {count}", None if abnormal is None else str(abnormal), abnormal == n)
         )
     if re.search(r"normal all the time|within (?:the )?normal range|stay(?:s)? (?:within|normal)", window):
         ok = summary is not None and summary.high == 0 and summary.low == 0
@@ -170,8 +171,8 @@ def _window_claims(window: str, key: str, summary: SeriesSummary | None, raw: st
             ok = equal(float(low), summary.minimum, decimals) and equal(float(high), summary.maximum, decimals)
             stated.append(("value", f"{low} to {high}", f"{summary.minimum:g} to {summary.maximum:g}", ok))
     for kind, text, actual, ok in stated:
-        verdict = "unsupported" if summary is None else ("supported" if ok else "wrong")
-        claims.append(Claim(kind, key, text, actual, verdict, raw))  # type: ignore[arg-type]
+        verdict: Verdict = "unsupported" if summary is None else ("supported" if ok else "wrong")
+        claims.append(Claim(kind, key, text, actual, verdict, raw))
     return claims
 
 

@@ -189,7 +189,7 @@ class Cohort(BaseModel):
     def __len__(self) -> int:
         return len(self.records)
 
-    def __iter__(self) -> Iterator[PatientRecord]:  # type: ignore[override]
+    def __iter__(self) -> Iterator[PatientRecord]:  # type: ignore[override]  # yields records, not BaseModel's fields
         return iter(self.records)
 
     def get(self, record_id: str) -> PatientRecord:

@@ -15,6 +15,7 @@ attention.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import nn
@@ -70,6 +71,8 @@ class KnowledgeAttention(nn.Module):
     embeddings. `knowledge` is (V_k, d_llm): the language model's input embeddings of the unique token
     ids of the knowledge text, kept frozen (a buffer)."""
 
+    knowledge: torch.Tensor  # a buffer (register_buffer), not a submodule
+
     def __init__(
         self,
         d_query: int,
@@ -112,10 +115,10 @@ class KnowledgeAttention(nn.Module):
         return (output, weights) if return_weights else output
 
 
-def knowledge_token_embeddings(text: str, tokenizer: object, embeddings: nn.Embedding) -> torch.Tensor:
+def knowledge_token_embeddings(text: str, tokenizer: Any, embeddings: nn.Embedding) -> torch.Tensor:
     """The frozen input embeddings of the unique token ids of a knowledge text (ClinRaGen's "puzzle
     tokens"), in first-seen order."""
-    ids = list(dict.fromkeys(tokenizer(text, add_special_tokens=False)["input_ids"]))  # type: ignore[operator]
+    ids = list(dict.fromkeys(tokenizer(text, add_special_tokens=False)["input_ids"]))
     if not ids:
         raise ValueError("the knowledge text has no tokens")
     with torch.no_grad():

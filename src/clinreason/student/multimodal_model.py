@@ -69,7 +69,7 @@ class MultimodalStudent(nn.Module):
         """(batch, length, variables) -> (batch, variables, d_llm) in the language model's embedding space."""
         tokens = self.encoder(values, observed)
         if self.knowledge is not None:
-            return self.knowledge(tokens)  # type: ignore[return-value]
+            return self.knowledge(tokens)
         assert self.project is not None
         return self.project(tokens)
 
@@ -128,12 +128,10 @@ class MultimodalStudent(nn.Module):
             2: {"lm": False, "encoder": True, "bridge": True},
             3: {"lm": True, "encoder": False, "bridge": True},
         }[stage]
-        for part, flag in (
-            ("lm", self.lm),
-            ("encoder", self.encoder),
-            ("bridge", self.knowledge if self.knowledge is not None else self.project),
-        ):
-            for parameter in flag.parameters():  # type: ignore[union-attr]
+        bridge = self.knowledge if self.knowledge is not None else self.project
+        assert bridge is not None  # __init__ sets exactly one of the two
+        for part, flag in (("lm", self.lm), ("encoder", self.encoder), ("bridge", bridge)):
+            for parameter in flag.parameters():
                 parameter.requires_grad = trainable[part]
         self.stage = stage
 

@@ -17,12 +17,12 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from clinreason.records.schema import Cohort, PatientRecord
 from clinreason.records.timeseries import VARIABLE_ORDER, load_points, standardise, to_matrix
 from clinreason.student.data import Example
-from clinreason.student.model import Student
+from clinreason.student.model import Kind, Student
 from clinreason.student.multimodal_model import TS_TOKEN, MultimodalStudent, Stage
 from clinreason.student.train import TrainConfig, TrainResult, train
 
@@ -88,7 +88,7 @@ def stated_diseases(text: str) -> str:
 
 def train_stage(
     model: MultimodalStudent,
-    tokenizer: object,
+    tokenizer: Any,  # a transformers tokenizer
     stage: Stage,
     train_records: Sequence[PatientRecord],
     val_records: Sequence[PatientRecord],
@@ -100,7 +100,7 @@ def train_stage(
     """Train one stage and return the stage's best model (reloaded from its checkpoint)."""
     mode = STAGE_MODES[stage]
     model.set_stage(stage)
-    kind = "seq2seq" if getattr(model.config, "is_encoder_decoder", False) else "causal"
+    kind: Kind = "seq2seq" if getattr(model.config, "is_encoder_decoder", False) else "causal"
     student = Student(model=model, tokenizer=tokenizer, kind=kind, name=f"multimodal-stage{stage}")
     result = train(
         student,
@@ -129,7 +129,7 @@ class MultimodalPrediction:
 
 def predict_multimodal(
     model: MultimodalStudent,
-    tokenizer: object,
+    tokenizer: Any,  # a transformers tokenizer
     records: Sequence[PatientRecord],
     mode: Mode,
     labels: Sequence[str],
@@ -147,7 +147,7 @@ def predict_multimodal(
 
     match = match or (lambda text, names: match_diseases(text, names))
     kind = "seq2seq" if getattr(model.config, "is_encoder_decoder", False) else "causal"
-    pad = tokenizer.pad_token_id  # type: ignore[attr-defined]
+    pad = tokenizer.pad_token_id
     device = next(model.parameters()).device
     model.eval()
     out: list[MultimodalPrediction] = []
@@ -173,9 +173,9 @@ def predict_multimodal(
                 pad_token_id=pad,
                 eos_token_id=tokenizer.eos_token_id,
                 **kwargs,
-            )  # type: ignore[attr-defined]
+            )
         for record, row in zip(chunk, generated, strict=True):
-            text = tokenizer.decode(row, skip_special_tokens=True).strip()  # type: ignore[attr-defined]
+            text = tokenizer.decode(row, skip_special_tokens=True).strip()
             out.append(MultimodalPrediction(record.id, list(record.labels), match(stated_diseases(text), labels), text))
         if on_batch:
             on_batch(len(out), len(records))

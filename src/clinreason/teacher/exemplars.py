@@ -71,7 +71,9 @@ def to_exemplar(spec: ExemplarSpec, cohort: Cohort, origin: str) -> Exemplar:
         expected = _kind(template.value)
         if value is not None and expected != "missing" and _kind(value) != expected:
             raise ConfigError(f"{origin}: exemplar {spec.id}: '{key}' should be a {expected}, got {value!r}")
-        findings[key] = template.model_copy(update={"value": float(value) if _kind(value) == "number" else value})
+        if isinstance(value, int | float) and _kind(value) == "number":  # an int or a float, not a bool
+            value = float(value)
+        findings[key] = template.model_copy(update={"value": value})
     record = PatientRecord(id=spec.id, age=spec.age, sex=spec.sex, findings=findings, labels=[spec.label])
     return Exemplar(record=record, rationale=spec.rationale.strip())
 

@@ -52,7 +52,10 @@ class TransformersBackend:
             device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
             try:
                 self._tokenizer = self._tokenizer or AutoTokenizer.from_pretrained(self.model, gguf_file=self.gguf_file)
-                self._model = AutoModelForCausalLM.from_pretrained(self.model, gguf_file=self.gguf_file).to(device)
+                # Any: PreTrainedModel.to is decorated with functools.wraps, whose typeshed type (_Wrapped)
+                # is not a descriptor, so mypy would check `.to(device)` as if `device` were `self`.
+                model: Any = AutoModelForCausalLM.from_pretrained(self.model, gguf_file=self.gguf_file)
+                self._model = model.to(device)
             except (OSError, ValueError) as exc:
                 raise TeacherUnavailable(f"could not load the transformers model '{self.model}': {exc}") from exc
             self._model.eval()

@@ -8,6 +8,7 @@ stale generations.
 from __future__ import annotations
 
 import string
+from collections.abc import Sequence
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -110,7 +111,7 @@ def build_messages(
     template: PromptTemplate,
     cohort: Cohort,
     record: PatientRecord,
-    exemplars: list[Exemplar] = (),  # type: ignore[assignment]
+    exemplars: Sequence[Exemplar] = (),
     sheet: str | None = None,
 ) -> list[Message]:
     """System prompt with the fact sheet, the exemplars as earlier turns, then this patient."""

@@ -18,6 +18,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -78,7 +79,9 @@ def read_image(path: str | Path) -> tuple[np.ndarray, tuple[float, float, float]
         elif name.endswith((".nii", ".nii.gz")):
             import nibabel
 
-            volume = nibabel.load(str(path))
+            # nibabel.load is typed as returning the base FileBasedImage; a .nii / .nii.gz file is a
+            # Nifti1Image (or its subclass Nifti2Image), which has a dataobj and a header with zooms.
+            volume = cast(nibabel.Nifti1Image, nibabel.load(str(path)))
             data = np.asarray(volume.dataobj)
             spacing = tuple(float(s) for s in volume.header.get_zooms()[: data.ndim])
         elif name.endswith(".png"):

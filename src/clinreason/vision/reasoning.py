@@ -63,7 +63,7 @@ def messages_for(
         content = [{"type": "text", "text": text}, {"type": "image_url", "image_url": {"url": image_data_url(image)}}]
     return [
         {"role": "system", "content": template.fill("system")},
-        {"role": "user", "content": content},  # type: ignore[dict-item]
+        {"role": "user", "content": content},  # type: ignore[dict-item]  # vision: a list of parts, not a str
     ]
 
 

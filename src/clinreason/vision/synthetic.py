@@ -208,7 +208,7 @@ def _one_image(index: int, size: int, seed: int, empty_fraction: float) -> Slice
         if has_lesion and number == 0:
             mask = distance <= 0.0
     lesion = (blobs[0].center[0], blobs[0].center[1], blobs[0].radius) if has_lesion else None
-    distractors = [
+    described = [
         {"center": b.center, "radius": b.radius, "inside_organ": b.inside, "margin": b.margin, "ramp_px": b.ramp}
         for b in (blobs[1:] if has_lesion else blobs)
     ]
@@ -228,7 +228,7 @@ def _one_image(index: int, size: int, seed: int, empty_fraction: float) -> Slice
             "organ": organ,
             "lesion": lesion,
             "lesion_margin": "sharp" if lesion is not None else None,
-            "distractors": distractors,
+            "distractors": described,
             "intensity": {"background": background, "organ": organ_level, "blob": blob_level},
             "rule": RULE,
         },
