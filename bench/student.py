@@ -82,7 +82,8 @@ def train_speed(student: Any, examples: list[Any], precision: str, steps: int, b
     import torch
     from accelerate import Accelerator
 
-    from clinreason.student.train import TrainConfig, batch_loss, collate, encode
+    from clinreason.student.config import TrainConfig
+    from clinreason.student.train import batch_loss, collate, encode
 
     config = TrainConfig(precision=precision, batch_size=batch_size)  # type: ignore[arg-type]
     from clinreason.student.train import _forget_previous_run, keeps_logits, resolve_precision

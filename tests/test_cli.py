@@ -66,6 +66,18 @@ def test_bad_input_is_one_clear_error_without_traceback(tmp_path: Path) -> None:
     assert "Traceback" not in out
 
 
+@pytest.mark.parametrize("command", ["describe", "predict"])
+def test_an_unknown_patient_id_is_one_line_without_traceback(tmp_path: Path, command: str) -> None:
+    args = ["describe", "pima-diabetes"] if command == "describe" else ["predict", "--cohort", "pima-diabetes"]
+    if command == "predict":
+        args += ["--checkpoint", str(tmp_path)]
+    code, out = run(*args, "--id", "no-such-id")
+    assert code == 2
+    assert out.strip().splitlines() == [
+        "error: no patient 'no-such-id' in cohort pima-diabetes (ids look like 'tr-001')"
+    ]
+
+
 def test_unknown_cohort_exit_code() -> None:
     code, out = run("datasets", "show", "nope")
     assert code == 2 and "unknown cohort 'nope'" in out

@@ -18,6 +18,11 @@ class ConfigError(ClinreasonError):
     """A configuration or column specification is invalid."""
 
 
+class CheckpointError(ClinreasonError):
+    """A saved model (student checkpoint, segmentation network) is missing, incomplete or corrupt; the
+    message names its path and what to do (usually: delete it to train again)."""
+
+
 class DataError(ClinreasonError):
     """A data file is malformed; the message names the file, row and column.
 

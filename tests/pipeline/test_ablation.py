@@ -7,7 +7,7 @@ import pytest
 
 from clinreason.errors import ConfigError
 from clinreason.pipeline.ablation import AblationConfig, run_ablation
-from clinreason.student.train import TrainConfig
+from clinreason.student.config import TrainConfig
 from clinreason.teacher import Completion, Sampling, TeacherConfig
 from clinreason.teacher.backend import Message
 

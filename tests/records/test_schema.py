@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from clinreason.errors import DataError
+from clinreason.errors import ClinreasonError, DataError
 from clinreason.records import Cohort, CohortSource, Finding, PatientRecord, ReferenceRange
 
 SOURCE = CohortSource(name="test", citation="none", licence="CC0")
@@ -92,6 +92,13 @@ def test_subset_keeps_order_and_rejects_unknown_ids() -> None:
     assert [r.id for r in cohort.subset(["p3", "p1"])] == ["p3", "p1"]
     with pytest.raises(DataError, match="not in cohort c"):
         cohort.subset(["p9"])
+
+
+def test_get_names_the_unknown_id_and_the_cohort() -> None:
+    cohort = Cohort(name="c", title="c", source=SOURCE, labels=["a"], records=[_record("p1", "a")])
+    assert cohort.get("p1").id == "p1"
+    with pytest.raises(ClinreasonError, match=r"no patient 'p9' in cohort c \(ids look like 'p1'\)"):
+        cohort.get("p9")
 
 
 def test_cohort_round_trips_through_json() -> None:

@@ -72,3 +72,18 @@ def test_save_and_load_give_the_same_outputs(tokenizer: Any, tiny_llama: Callabl
     tok.save_pretrained(tmp_path / "ckpt")
     again = MultimodalStudent.from_pretrained(tmp_path / "ckpt", tok).eval()
     assert torch.allclose(again(**batch).logits, before, atol=1e-5)
+
+
+def test_a_damaged_checkpoint_is_a_checkpoint_error(
+    tokenizer: Any, tiny_llama: Callable[..., Any], tmp_path: Path
+) -> None:
+    from clinreason.errors import CheckpointError
+
+    model, tok = _student(tokenizer, tiny_llama)
+    model.save_pretrained(tmp_path / "best")
+    assert MultimodalStudent.from_pretrained(tmp_path / "best", tok).n_variables == 3
+    (tmp_path / "best" / "multimodal.pt").write_bytes(b"truncated")
+    with pytest.raises(CheckpointError, match="corrupt multimodal checkpoint"):
+        MultimodalStudent.from_pretrained(tmp_path / "best", tok)
+    with pytest.raises(CheckpointError, match="no multimodal.json"):
+        MultimodalStudent.from_pretrained(tmp_path, tok)

@@ -8,10 +8,12 @@ import pytest
 import torch
 
 from clinreason.records import Cohort
+from clinreason.student.checkpoint import load_checkpoint
+from clinreason.student.config import TrainConfig
 from clinreason.student.data import FINAL, prompt_ids, student_prompt
 from clinreason.student.model import Student
-from clinreason.student.predict import load_checkpoint, option_probabilities, predict
-from clinreason.student.train import TrainConfig, train
+from clinreason.student.predict import option_probabilities, predict
+from clinreason.student.train import train
 
 
 def _full_logit_probabilities(student: Student, prompt: str, letters: list[str]) -> list[float]:

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from clinreason.records.synthetic import make_multimodal_cohort, reference_rationales
+from clinreason.student.config import TrainConfig
 from clinreason.student.multimodal_model import TS_TOKEN, MultimodalStudent
 from clinreason.student.sequential import (
     Rationales,
@@ -18,7 +19,6 @@ from clinreason.student.sequential import (
     target,
     train_stage,
 )
-from clinreason.student.train import TrainConfig
 
 
 def test_prompts_and_targets_per_mode() -> None:

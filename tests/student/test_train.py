@@ -7,10 +7,12 @@ import pytest
 import torch
 
 from clinreason.records import Cohort
+from clinreason.student.checkpoint import load_checkpoint
+from clinreason.student.config import LoraSettings, TrainConfig
 from clinreason.student.data import Objective, build_examples
 from clinreason.student.model import Student
-from clinreason.student.predict import load_checkpoint, predict
-from clinreason.student.train import LoraSettings, TrainConfig, train
+from clinreason.student.predict import predict
+from clinreason.student.train import train
 
 
 def _config(objective: Objective, **overrides: object) -> TrainConfig:
@@ -108,7 +110,7 @@ def test_best_checkpoint_is_chosen_on_validation(
     result = train(tiny_causal(), train_examples, val_examples, _config("label", learning_rate=3e-2, epochs=4), out_dir)
     best = min(result.state.history, key=lambda p: p.val_loss or 0)
     student, meta = load_checkpoint(out_dir / "best")
-    assert meta["step"] == best.step == result.state.best_step
+    assert meta.step == best.step == result.state.best_step
     predictions = predict(student, toy_cohort, toy_cohort.records[16:], "label")
     assert len(predictions) == 8 and all(p.predicted in toy_cohort.labels for p in predictions)
 

@@ -140,7 +140,8 @@ def predict_command(
 ) -> None:
     """Diagnosis, class probabilities and rationale from a trained student, for a split or some patients."""
     from clinreason.records import load_cohort, select_records
-    from clinreason.student.predict import load_checkpoint, predict
+    from clinreason.student.checkpoint import load_checkpoint
+    from clinreason.student.predict import predict
 
     cohort = load_cohort(cohort_name)
     records = [cohort.get(i) for i in patient] if patient else select_records(cohort, split, splits_file, 0)  # type: ignore[arg-type]
@@ -154,7 +155,7 @@ def predict_command(
             student,
             cohort,
             records,
-            meta["objective"],
+            meta.objective,
             max_new_tokens=max_new_tokens,
             precision=precision,  # type: ignore[arg-type]
             on_progress=lambda d, t: progress.update(task, completed=d, total=t),
@@ -211,7 +212,7 @@ def ablation(
     """ClinRaGen's ablation on the synthetic multimodal cohort: note only, time series only, joint without
     knowledge attention, full; multi-label micro/macro-F1 and verified-claim rate."""
     from clinreason.pipeline.ablation import AblationConfig, run_ablation
-    from clinreason.student.train import TrainConfig
+    from clinreason.student.config import TrainConfig
     from clinreason.teacher import TeacherConfig
 
     train_config = TrainConfig(epochs=epochs, learning_rate=1e-4, batch_size=8, max_steps=6 if quick else max_steps)

@@ -41,6 +41,7 @@ from clinreason.progress import Observer
 from clinreason.records import load_cohort, make_splits
 from clinreason.records.schema import Cohort, PatientRecord
 from clinreason.records.synthetic import SYNTHETIC_SOURCE, make_multimodal_cohort, reference_rationales
+from clinreason.student.config import TrainConfig
 from clinreason.student.model import load_student
 from clinreason.student.multimodal import knowledge_token_embeddings
 from clinreason.student.multimodal_model import MultimodalStudent
@@ -52,7 +53,6 @@ from clinreason.student.sequential import (
     predict_multimodal,
     train_stage,
 )
-from clinreason.student.train import TrainConfig
 from clinreason.teacher import TeacherBackend, TeacherConfig, TeacherSession, connect, load_prompt
 from clinreason.teacher.clinragen import split_rationale
 

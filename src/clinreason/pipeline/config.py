@@ -12,9 +12,9 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from clinreason.student.config import TrainConfig
 from clinreason.student.data import Objective
 from clinreason.student.model import DEFAULT_STUDENT
-from clinreason.student.train import TrainConfig
 from clinreason.teacher.config import TeacherConfig
 from clinreason.yaml_models import load_yaml_model, validate_model
 

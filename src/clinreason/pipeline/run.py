@@ -28,9 +28,10 @@ from clinreason.pipeline.rationalize import run_and_save
 from clinreason.progress import Observer
 from clinreason.records import Splits, load_cohort, make_splits
 from clinreason.records.schema import Cohort, PatientRecord
+from clinreason.student.checkpoint import load_checkpoint
 from clinreason.student.data import build_examples
 from clinreason.student.model import load_student
-from clinreason.student.predict import Prediction, load_checkpoint, predict
+from clinreason.student.predict import Prediction, predict
 from clinreason.student.train import EvalPoint, TrainResult, train
 from clinreason.teacher import (
     RunSummary,

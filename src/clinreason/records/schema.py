@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from clinreason.errors import DataError
+from clinreason.errors import ClinreasonError, DataError
 
 Status = Literal["low", "normal", "high"]
 FindingValue = bool | float | str | None
@@ -196,7 +196,8 @@ class Cohort(BaseModel):
         for record in self.records:
             if record.id == record_id:
                 return record
-        raise KeyError(f"no patient '{record_id}' in cohort {self.name}")
+        hint = f"ids look like '{self.records[0].id}'" if self.records else "the cohort is empty"
+        raise ClinreasonError(f"no patient '{record_id}' in cohort {self.name} ({hint})")
 
     def subset(self, ids: Iterable[str]) -> Cohort:
         """A cohort with only `ids`, in the order given; unknown ids are an error."""

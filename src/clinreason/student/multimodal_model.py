@@ -21,6 +21,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from clinreason.errors import CheckpointError
 from clinreason.student.multimodal import KnowledgeAttention, PatchTSTEncoder
 
 TS_TOKEN = "<|ts|>"
@@ -152,16 +153,21 @@ class MultimodalStudent(nn.Module):
         from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM
 
         folder = Path(folder)
-        settings = json.loads((folder / "multimodal.json").read_text())
-        config = AutoConfig.from_pretrained(folder / "lm")
-        loader = AutoModelForSeq2SeqLM if getattr(config, "is_encoder_decoder", False) else AutoModelForCausalLM
-        lm = loader.from_pretrained(folder / "lm")
-        parts = torch.load(folder / "multimodal.pt", map_location="cpu", weights_only=True)
-        knowledge = parts["knowledge"]["knowledge"] if settings["knowledge"] else None
-        model = cls(lm, tokenizer, knowledge=knowledge, **{k: v for k, v in settings.items() if k != "knowledge"})
-        model.encoder.load_state_dict(parts["encoder"])
-        if model.knowledge is not None:
-            model.knowledge.load_state_dict(parts["knowledge"])
-        if model.project is not None:
-            model.project.load_state_dict(parts["project"])
+        if not (folder / "multimodal.json").is_file():
+            raise CheckpointError(f"{folder}: not a multimodal student checkpoint (no multimodal.json)")
+        try:
+            settings = json.loads((folder / "multimodal.json").read_text())
+            config = AutoConfig.from_pretrained(folder / "lm")
+            loader = AutoModelForSeq2SeqLM if getattr(config, "is_encoder_decoder", False) else AutoModelForCausalLM
+            lm = loader.from_pretrained(folder / "lm")
+            parts = torch.load(folder / "multimodal.pt", map_location="cpu", weights_only=True)
+            knowledge = parts["knowledge"]["knowledge"] if settings["knowledge"] else None
+            model = cls(lm, tokenizer, knowledge=knowledge, **{k: v for k, v in settings.items() if k != "knowledge"})
+            model.encoder.load_state_dict(parts["encoder"])
+            if model.knowledge is not None:
+                model.knowledge.load_state_dict(parts["knowledge"])
+            if model.project is not None:
+                model.project.load_state_dict(parts["project"])
+        except Exception as exc:  # truncated files, missing keys, changed shapes: whatever torch raises
+            raise CheckpointError(f"{folder}: corrupt multimodal checkpoint ({exc}); delete it to train again") from exc
         return model

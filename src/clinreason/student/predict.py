@@ -7,18 +7,15 @@ AUROC and calibration can be measured on generative students too.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from clinreason.errors import ClinreasonError
 from clinreason.records.schema import Cohort, PatientRecord
+from clinreason.student.config import Precision
 from clinreason.student.data import FINAL, Objective, prompt_ids, student_prompt
-from clinreason.student.model import Student, load_student, prepare
+from clinreason.student.model import Student
 from clinreason.student.train import keeps_logits, resolve_precision
 from clinreason.teacher.parsing import parse_answer
 from clinreason.teacher.prompts import options
@@ -32,33 +29,6 @@ class Prediction(BaseModel):
     rationale: str | None = None
     stated: str | None = None
     text: str | None = None
-
-
-def load_checkpoint(folder: str | Path, *, device: str | None = None) -> tuple[Student, dict[str, Any]]:
-    """A checkpoint written by training (`best/`): full weights or a LoRA adapter on its base model."""
-    folder = Path(folder)
-    meta_file = folder / "student.json"
-    if not meta_file.is_file():
-        raise ClinreasonError(f"{folder}: not a clinreason student checkpoint (no student.json)")
-    try:
-        meta = json.loads(meta_file.read_text())
-    except json.JSONDecodeError as exc:
-        raise ClinreasonError(f"{meta_file}: corrupt checkpoint metadata: {exc}") from exc
-    if meta.get("lora"):
-        from peft import PeftModel
-        from transformers import AutoTokenizer
-
-        base = load_student(meta["base"], device=device)
-        try:
-            model = PeftModel.from_pretrained(base.model, str(folder))
-        except (OSError, ValueError) as exc:
-            raise ClinreasonError(f"{folder}: corrupt LoRA checkpoint: {exc}") from exc
-        student = prepare(model, AutoTokenizer.from_pretrained(str(folder)), name=meta["base"], device=device)
-    else:
-        student = load_student(folder, device=device)
-        student.name = meta.get("base", str(folder))
-    student.model.eval()
-    return student, meta
 
 
 def _for_generation(student: Student, precision: str) -> Student:
@@ -164,7 +134,7 @@ def predict(
     with_rationale: bool = True,
     max_new_tokens: int = 256,
     batch_size: int = 8,
-    precision: Literal["auto", "fp32", "bf16"] = "fp32",
+    precision: Precision = "fp32",
     on_progress: Callable[[int, int], None] | None = None,
 ) -> list[Prediction]:
     """Diagnosis + probabilities for every record; a rationale too when the objective produces one.

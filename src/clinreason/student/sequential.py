@@ -21,10 +21,11 @@ from typing import Any, Literal
 
 from clinreason.records.schema import Cohort, PatientRecord
 from clinreason.records.timeseries import VARIABLE_ORDER, load_points, standardise, to_matrix
+from clinreason.student.config import TrainConfig
 from clinreason.student.data import Example
 from clinreason.student.model import Kind, Student
 from clinreason.student.multimodal_model import TS_TOKEN, MultimodalStudent, Stage
-from clinreason.student.train import TrainConfig, TrainResult, train
+from clinreason.student.train import TrainResult, train
 
 Mode = Literal["note", "series", "joint"]
 STAGE_MODES: dict[int, Mode] = {1: "note", 2: "series", 3: "joint"}

@@ -8,7 +8,6 @@ yet, in the same order, and ends with the same weights as an uninterrupted one.
 from __future__ import annotations
 
 import inspect
-import json
 import logging
 import math
 import random
@@ -16,49 +15,19 @@ import shutil
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from clinreason.errors import ClinreasonError
-from clinreason.student.data import Encoded, Example, Objective, encode
+from clinreason.student.checkpoint import CheckpointMeta, write_meta
+from clinreason.student.config import TrainConfig
+from clinreason.student.data import Encoded, Example, encode
 from clinreason.student.model import Student
 
 log = logging.getLogger(__name__)
 
 STATE_FILE = "trainer_state.json"
-
-
-class LoraSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    r: int = Field(default=16, ge=1)
-    alpha: int = 32
-    dropout: float = Field(default=0.05, ge=0, lt=1)
-    target_modules: str | list[str] = "all-linear"
-
-
-class TrainConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    objective: Objective = "rationale_then_label"
-    alpha: float = Field(default=0.5, ge=0, le=1, description="multitask: weight of the label loss.")
-    epochs: int = Field(default=1, ge=1)
-    max_steps: int | None = Field(default=None, ge=1, description="Stop after this many optimizer steps.")
-    learning_rate: float = Field(default=5e-5, gt=0)
-    weight_decay: float = Field(default=0.0, ge=0)
-    warmup_ratio: float = Field(default=0.05, ge=0, lt=1)
-    batch_size: int = Field(default=8, ge=1)
-    gradient_accumulation: int = Field(default=1, ge=1)
-    max_length: int = Field(default=768, ge=16)
-    eval_every: int | None = Field(default=None, ge=1, description="Steps between evaluations (default: each epoch).")
-    eval_batch_size: int = Field(default=16, ge=1)
-    patience: int = Field(default=2, ge=1, description="Evaluations without improvement before stopping.")
-    seed: int = 0
-    precision: Literal["auto", "fp32", "bf16"] = Field(
-        default="auto", description="auto: bf16 autocast where the hardware supports it."
-    )
-    lora: LoraSettings | None = None
 
 
 class EvalPoint(BaseModel):
@@ -382,16 +351,16 @@ def _save_best(
     shutil.rmtree(tmp, ignore_errors=True)
     accelerator.unwrap_model(model).save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
-    meta = {
-        "objective": config.objective,
-        "base": student.name,
-        "kind": student.kind,
-        "lora": config.lora is not None,
-        "step": state.global_step,
-        "val_loss": state.best_val_loss,
-        "config": config.model_dump(),
-    }
-    (tmp / "student.json").write_text(json.dumps(meta, indent=2))
+    meta = CheckpointMeta(
+        objective=config.objective,
+        base=student.name,
+        kind=student.kind,
+        lora=config.lora is not None,
+        step=state.global_step,
+        val_loss=state.best_val_loss,
+        config=config,
+    )
+    write_meta(tmp, meta)
     shutil.rmtree(folder, ignore_errors=True)
     tmp.replace(folder)
 

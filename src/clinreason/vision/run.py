@@ -23,7 +23,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from clinreason.errors import ConfigError
+from clinreason.errors import CheckpointError, ConfigError
 from clinreason.evaluate.segmentation import SegmentationMetrics
 from clinreason.progress import Observer
 from clinreason.vision.data import Slice2D, SliceSplit, load_folder, split_slices, volume_slices
@@ -320,13 +320,13 @@ def load_trained(folder: Path, method: Method, config: SegmentConfig, labelled: 
 
     path = folder / method / "last.pt"
     if not path.is_file():
-        raise ConfigError(f"no checkpoint for '{method}' in {folder} (expected {path})")
+        raise CheckpointError(f"no checkpoint for '{method}' in {folder} (expected {path})")
     try:
         state = torch.load(path, map_location="cpu", weights_only=False)
         net = CersNet(channels=config.train.channels)
         net.load_state_dict(state["net"])
     except Exception as exc:
-        raise ConfigError(f"{path}: corrupt checkpoint ({exc})") from exc
+        raise CheckpointError(f"{path}: corrupt checkpoint ({exc})") from exc
     pool = None
     if method != "supervised":
         texts = _saved_text_embeddings(folder) if method == "cers" else None

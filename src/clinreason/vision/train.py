@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from clinreason.errors import DataError
+from clinreason.errors import CheckpointError, DataError
 from clinreason.vision.data import Slice2D
 from clinreason.vision.losses import SupervisedLoss, mutual_loss, ramp_weight
 from clinreason.vision.network import CersNet
@@ -139,7 +139,9 @@ def train_method(
             net.load_state_dict(state["net"])
             optimizer.load_state_dict(state["optimizer"])
         except Exception as exc:
-            raise DataError(f"corrupt checkpoint ({exc}); delete it to train {method} again", file=checkpoint) from exc
+            raise CheckpointError(
+                f"{checkpoint}: corrupt checkpoint ({exc}); delete it to train {method} again"
+            ) from exc
         start_epoch, model.history, model.embeddings = state["epoch"], state["history"], state["embeddings"]
         model.seconds = state.get("seconds", 0.0)
     if not model.embeddings:

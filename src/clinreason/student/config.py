@@ -1,0 +1,43 @@
+"""How a student is trained: one validated object, saved with every checkpoint (`student.json`)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from clinreason.student.data import Objective
+
+__all__ = ["LoraSettings", "Precision", "TrainConfig"]
+
+Precision = Literal["auto", "fp32", "bf16"]
+
+
+class LoraSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    r: int = Field(default=16, ge=1)
+    alpha: int = 32
+    dropout: float = Field(default=0.05, ge=0, lt=1)
+    target_modules: str | list[str] = "all-linear"
+
+
+class TrainConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    objective: Objective = "rationale_then_label"
+    alpha: float = Field(default=0.5, ge=0, le=1, description="multitask: weight of the label loss.")
+    epochs: int = Field(default=1, ge=1)
+    max_steps: int | None = Field(default=None, ge=1, description="Stop after this many optimizer steps.")
+    learning_rate: float = Field(default=5e-5, gt=0)
+    weight_decay: float = Field(default=0.0, ge=0)
+    warmup_ratio: float = Field(default=0.05, ge=0, lt=1)
+    batch_size: int = Field(default=8, ge=1)
+    gradient_accumulation: int = Field(default=1, ge=1)
+    max_length: int = Field(default=768, ge=16)
+    eval_every: int | None = Field(default=None, ge=1, description="Steps between evaluations (default: each epoch).")
+    eval_batch_size: int = Field(default=16, ge=1)
+    patience: int = Field(default=2, ge=1, description="Evaluations without improvement before stopping.")
+    seed: int = 0
+    precision: Precision = Field(default="auto", description="auto: bf16 autocast where the hardware supports it.")
+    lora: LoraSettings | None = None
