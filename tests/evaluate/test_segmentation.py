@@ -47,13 +47,13 @@ def test_a_missed_lesion_stays_in_the_mean_and_is_counted() -> None:
     metric(truth, truth, case_id="perfect")
     metric(np.zeros_like(truth), truth, case_id="missed")
     summary = metric.aggregate()
-    assert summary["dice"] == pytest.approx(0.5)  # not 1.0: the miss counts as 0
-    assert (summary["both_present"], summary["missed"], summary["false_positive"], summary["both_empty"]) == (
+    assert summary.dice == pytest.approx(0.5)  # not 1.0: the miss counts as 0
+    assert (summary.both_present, summary.missed, summary.false_positive, summary.both_empty) == (
         1,
         1,
         0,
         0,
     )
-    assert summary["hd95"] == pytest.approx(np.hypot(8, 8) / 2)
+    assert summary.hd95 == pytest.approx(np.hypot(8, 8) / 2)
     metric.reset()
-    assert metric.aggregate()["cases"] == 0 and metric.aggregate()["dice"] is None
+    assert metric.aggregate().cases == 0 and metric.aggregate().dice is None

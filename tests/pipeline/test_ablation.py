@@ -30,17 +30,17 @@ def _tiny(tmp_path: Path, student: Path, **fields: object) -> AblationConfig:
 def test_ablation_runs_all_four_variants(tmp_path: Path, tiny_student_dir: Path) -> None:
     config = _tiny(tmp_path, tiny_student_dir, patients=40, max_new_tokens=12)
     summary = run_ablation(config)
-    assert list(summary["variants"]) == [
+    assert list(summary.variants) == [
         "note only",
         "time series only",
         "joint without knowledge attention",
         "full (ClinRaGen)",
     ]
-    for metrics in summary["variants"].values():
-        assert 0.0 <= metrics["micro_f1"] <= 1.0 and 0.0 <= metrics["macro_f1"] <= 1.0
+    for metrics in summary.variants.values():
+        assert 0.0 <= metrics.micro_f1 <= 1.0 and 0.0 <= metrics.macro_f1 <= 1.0
     table = (tmp_path / "ablation" / "ablation.md").read_text()
     assert "| full (ClinRaGen) |" in table and "verified-claim rate" in table
-    assert json.loads((tmp_path / "ablation" / "ablation.json").read_text())["test"] == summary["test"]
+    assert json.loads((tmp_path / "ablation" / "ablation.json").read_text())["test"] == summary.test
 
 
 class ScriptedTeacher:
@@ -81,13 +81,15 @@ def test_ablation_with_a_teacher_scores_its_rationales_and_reruns_from_saved_ans
     )
     teacher = ScriptedTeacher()
     summary = run_ablation(config, backend=teacher)
-    assert summary["rationale_source"] == "teacher scripted:clinragen-test (clinragen-rationalize@v1)"
-    run = summary["teacher_run"]
-    assert run["kept"] == summary["train_stays"] + summary["validation_stays"] and run["rejected"] > 0
-    assert summary["left_out_without_rationale"] == run["rejected"]
-    on_test = summary["rationales_on_test"]
+    assert summary.rationale_source == "teacher scripted:clinragen-test (clinragen-rationalize@v1)"
+    run = summary.teacher_run
+    assert run is not None
+    assert run.kept == summary.train_stays + summary.validation_stays and run.rejected > 0
+    assert summary.left_out_without_rationale == run.rejected
+    on_test = summary.rationales_on_test
     # each kept test rationale makes one checkable claim: "heart rate was elevated"
-    assert on_test["claims_checked"] == on_test["stays"] and 0.0 <= on_test["verified_claim_rate"] <= 1.0
+    assert on_test.verified_claim_rate is not None
+    assert on_test.claims_checked == on_test.stays and 0.0 <= on_test.verified_claim_rate <= 1.0
     assert (
         "| rationales learned from: teacher scripted:clinragen-test"
         in (tmp_path / "ablation" / "ablation.md").read_text()
@@ -97,7 +99,7 @@ def test_ablation_with_a_teacher_scores_its_rationales_and_reruns_from_saved_ans
     again = run_ablation(config, backend=teacher)
     assert teacher.calls == calls  # every answer came from the cache
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "ablation" / "predictions").iterdir()} == saved
-    assert again["variants"] == summary["variants"]  # the saved answers were rescored, not generated again
+    assert again.variants == summary.variants  # the saved answers were rescored, not generated again
 
 
 def test_a_cohort_without_rules_needs_a_teacher(tmp_path: Path) -> None:

@@ -106,7 +106,7 @@ def test_pipeline_end_to_end(tmp_path: Path, tiny_student_dir: Path) -> None:
     assert "<img" in report and "Calibration" in report and "verified-claim rate" in report
 
     again = run_pipeline(config)  # everything is reused
-    assert again.metrics["models"].keys() == metrics["models"].keys()
+    assert again.metrics is not None and again.metrics.models.keys() == metrics["models"].keys()
     changed = config.model_copy(update={"name": "other"})
     with pytest.raises(ConfigError, match="made with a different config"):
         run_pipeline(changed)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -15,12 +14,13 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
-from rich.table import Table
 
 from clinreason.cli.app import app, console, user_errors
 from clinreason.cli.progress import RichObserver, progress_columns
+from clinreason.cli.show import print_table
 from clinreason.errors import ConfigError
 from clinreason.pipeline.config import RunConfig, dump_run_config, load_run_config, parse_run_config
+from clinreason.pipeline.results import RunMetrics
 from clinreason.pipeline.run import run_pipeline
 
 SplitChoice = Literal["train", "validation", "test"]
@@ -33,31 +33,9 @@ def execute(config: RunConfig, until: Literal["train", "evaluate"] = "evaluate")
     if output.report is None:
         console.print(f"Trained students are in {output.folder / 'students'}")
         return
-    print_metrics(output.metrics)
+    if output.metrics is not None:
+        print_table(output.metrics.table())
     console.print(f"Run folder: {output.folder}\nMetrics: {output.folder / 'metrics.json'}\nReport: {output.report}")
-
-
-def print_metrics(metrics: dict) -> None:  # type: ignore[type-arg]
-    table = Table(title=f"{metrics['cohort']}, {metrics['split']} split (n = {metrics['n']})")
-    for column in ("model", "accuracy [95% CI]", "macro-F1", "AUROC", "ECE", "verified claims", "label consistency"):
-        table.add_column(column, justify="left" if column == "model" else "right")
-
-    def fmt(value: float | None) -> str:
-        return "–" if value is None else f"{value:.3f}"
-
-    for name, m in metrics["models"].items():
-        d, r, ci = m["diagnosis"], m.get("rationale") or {}, m.get("accuracy_ci")
-        accuracy = fmt(d["accuracy"]) + (f" [{ci['low']:.2f}, {ci['high']:.2f}]" if ci else "")
-        table.add_row(
-            name,
-            accuracy,
-            fmt(d["macro_f1"]),
-            fmt(d["auroc"]),
-            fmt(d["ece"]),
-            fmt(r.get("verified_claim_rate")),
-            fmt(r.get("label_consistency")),
-        )
-    console.print(table)
 
 
 @app.command("run")
@@ -182,7 +160,7 @@ def evaluate_command(
         path = run_folder / "metrics.json"
         if not path.is_file():
             raise ConfigError(f"{path} not found: run `clinreason evaluate {run_folder}` first")
-        print_metrics(json.loads(path.read_text()))
+        print_table(RunMetrics.model_validate_json(path.read_text()).table())
         return
     config = load_run_config(run_folder / "config.yaml")
     execute(config.model_copy(update={"out": run_folder}))
@@ -228,7 +206,5 @@ def ablation(
     )
     with Progress(*progress_columns(eta=False), console=console) as progress:
         summary = run_ablation(config, RichObserver(progress))
-    from clinreason.pipeline.ablation import ablation_table
-
-    console.print(ablation_table(summary))
+    print_table(summary.table())
     console.print(f"Written to {out / 'ablation.json'} and {out / 'ablation.md'}")

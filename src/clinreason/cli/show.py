@@ -6,6 +6,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from clinreason.cli.app import console
+from clinreason.evaluate.tables import ResultTable
 from clinreason.records import Cohort, Splits, record_to_text
 from clinreason.records.summary import CohortSummary
 
@@ -65,3 +66,8 @@ def print_patient(cohort: Cohort, record_id: str) -> None:
     record = cohort.get(record_id)
     title = f"patient {record.id} - gold label: {', '.join(record.labels) or 'none'}"
     console.print(Panel(record_to_text(record, cohort.text_style), title=title, title_align="left"))
+
+
+def print_table(table: ResultTable) -> None:
+    """A result table as the Markdown written beside the results (user text is never read as markup)."""
+    console.print(table.markdown(), markup=False, highlight=False, soft_wrap=True)

@@ -3,15 +3,15 @@ and a few patients with their rationales' claims highlighted (plots are embedded
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from clinreason.evaluate.claims import check_claims
+from clinreason.evaluate.figures import figure_html, pyplot
 from clinreason.evaluate.summary import ModelMetrics
+from clinreason.evaluate.tables import fmt
 from clinreason.records.schema import Cohort, PatientRecord
 from clinreason.records.text import record_to_text
 
@@ -46,24 +46,11 @@ class ReportInput:
     notes: Sequence[str] = ()
 
 
-def _png(figure: Any) -> str:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    import matplotlib.pyplot as plt
-
-    plt.close(figure)
-    return f'<img alt="plot" src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}">'
-
-
-def _fmt(value: float | None, digits: int = 3) -> str:
-    return "–" if value is None else f"{value:.{digits}f}"
-
-
 def _ci(metrics: ModelMetrics, name: str) -> str:
     interval = getattr(metrics, f"{name}_ci")
     value = getattr(metrics.diagnosis, name)
     if interval is None:
-        return _fmt(value)
+        return fmt(value)
     return f"{value:.3f} <span class=muted>[{interval.low:.3f}, {interval.high:.3f}]</span>"
 
 
@@ -76,7 +63,7 @@ def diagnosis_table(metrics: Mapping[str, ModelMetrics]) -> str:
         d = m.diagnosis
         rows.append(
             f"<tr><td>{html.escape(name)}</td><td>{m.kind}</td><td>{_ci(m, 'accuracy')}</td>"
-            f"<td>{_ci(m, 'macro_f1')}</td><td>{_fmt(d.auroc)}</td><td>{_fmt(d.ece)}</td>"
+            f"<td>{_ci(m, 'macro_f1')}</td><td>{fmt(d.auroc)}</td><td>{fmt(d.ece)}</td>"
             f"<td>{d.no_answer}</td></tr>"
         )
     return "<table>" + "".join(rows) + "</table>"
@@ -86,7 +73,7 @@ def per_class_table(metrics: Mapping[str, ModelMetrics], labels: Sequence[str]) 
     head = "".join(f"<th>F1 {html.escape(label)}</th>" for label in labels)
     rows = [f"<tr><th>model</th>{head}</tr>"]
     for name, m in metrics.items():
-        cells = "".join(f"<td>{_fmt(m.diagnosis.per_class_f1.get(label))}</td>" for label in labels)
+        cells = "".join(f"<td>{fmt(m.diagnosis.per_class_f1.get(label))}</td>" for label in labels)
         rows.append(f"<tr><td>{html.escape(name)}</td>{cells}</tr>")
     return "<table>" + "".join(rows) + "</table>"
 
@@ -103,21 +90,17 @@ def rationale_table(metrics: Mapping[str, ModelMetrics]) -> str:
             continue
         t = r.text
         rows.append(
-            f"<tr><td>{html.escape(name)}</td><td>{r.n}</td><td>{_fmt(r.label_consistency)}</td>"
-            f"<td>{_fmt(r.verified_claim_rate)} <span class=muted>({r.claims_supported}/{r.claims_checked})</span></td>"
-            f"<td>{_fmt(r.hallucinations_per_rationale, 2)}</td><td>{_fmt(t.rouge_l if t else None)}</td>"
-            f"<td>{_fmt(t.bleu if t else None, 1)}</td><td>{_fmt(t.bertscore_f1_rescaled if t else None)}</td>"
-            f"<td>{_fmt(r.mean_words, 0)}</td></tr>"
+            f"<tr><td>{html.escape(name)}</td><td>{r.n}</td><td>{fmt(r.label_consistency)}</td>"
+            f"<td>{fmt(r.verified_claim_rate)} <span class=muted>({r.claims_supported}/{r.claims_checked})</span></td>"
+            f"<td>{fmt(r.hallucinations_per_rationale, 2)}</td><td>{fmt(t.rouge_l if t else None)}</td>"
+            f"<td>{fmt(t.bleu if t else None, 1)}</td><td>{fmt(t.bertscore_f1_rescaled if t else None)}</td>"
+            f"<td>{fmt(r.mean_words, 0)}</td></tr>"
         )
     return "<table>" + "".join(rows) + "</table>" if len(rows) > 1 else "<p class=muted>No rationales.</p>"
 
 
 def confusion_plot(metrics: Mapping[str, ModelMetrics], labels: Sequence[str]) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     items = list(metrics.items())
     figure, axes = plt.subplots(1, len(items), figsize=(3.1 * len(items), 3.0), squeeze=False)
     for axis, (name, m) in zip(axes[0], items, strict=True):
@@ -131,15 +114,11 @@ def confusion_plot(metrics: Mapping[str, ModelMetrics], labels: Sequence[str]) -
         axis.set_title(name, fontsize=8)
         axis.set_xlabel("predicted", fontsize=7)
     axes[0][0].set_ylabel("gold", fontsize=7)
-    return _png(figure)
+    return figure_html(figure)
 
 
 def calibration_plot(metrics: Mapping[str, ModelMetrics]) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     figure, axis = plt.subplots(figsize=(4.6, 4.2))
     axis.plot([0, 1], [0, 1], "--", color="grey", linewidth=1, label="perfect calibration")
     for name, m in metrics.items():
@@ -157,15 +136,11 @@ def calibration_plot(metrics: Mapping[str, ModelMetrics]) -> str:
     axis.set_xlim(0, 1)
     axis.set_ylim(0, 1.02)
     axis.legend(fontsize=6, loc="lower right")
-    return _png(figure)
+    return figure_html(figure)
 
 
 def training_plot(histories: Mapping[str, Sequence[Any]]) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     figure, axis = plt.subplots(figsize=(5.2, 3.4))
     for name, points in histories.items():
         steps = [p.step for p in points if p.val_loss is not None]
@@ -188,7 +163,7 @@ def training_plot(histories: Mapping[str, Sequence[Any]]) -> str:
     axis.set_xlabel("optimizer step")
     axis.set_ylabel("loss")
     axis.legend(fontsize=7)
-    return _png(figure)
+    return figure_html(figure)
 
 
 def highlight(

@@ -20,10 +20,11 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+from pydantic import BaseModel
 
 CaseKind = Literal["both_present", "missed", "false_positive", "both_empty"]
 
@@ -83,6 +84,24 @@ def case_metrics(
     )
 
 
+class SegmentationScores(BaseModel):
+    """Means and standard deviations over every case (None without cases), and the count of each kind."""
+
+    cases: int
+    dice: float | None
+    dice_std: float | None
+    iou: float | None
+    iou_std: float | None
+    hd95: float | None
+    hd95_std: float | None
+    asd: float | None
+    asd_std: float | None
+    both_present: int
+    missed: int
+    false_positive: int
+    both_empty: int
+
+
 class SegmentationMetrics:
     """Accumulates cases (MONAI's `__call__` / `aggregate` / `reset` shape)."""
 
@@ -99,7 +118,7 @@ class SegmentationMetrics:
     def reset(self) -> None:
         self.cases = []
 
-    def aggregate(self) -> dict[str, float | int | None]:
+    def aggregate(self) -> SegmentationScores:
         """Means (and standard deviations) over every case, and how many cases were of each kind."""
         out: dict[str, float | int | None] = {"cases": len(self.cases)}
         for name in ("dice", "iou", "hd95", "asd"):
@@ -108,7 +127,4 @@ class SegmentationMetrics:
             out[f"{name}_std"] = float(values.std()) if len(values) else None
         for kind in ("both_present", "missed", "false_positive", "both_empty"):
             out[kind] = sum(c.kind == kind for c in self.cases)
-        return out
-
-    def rows(self) -> list[dict[str, object]]:
-        return [asdict(c) for c in self.cases]
+        return SegmentationScores.model_validate(out)

@@ -28,7 +28,6 @@ import json
 import time
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -36,7 +35,9 @@ from clinreason.errors import ConfigError
 from clinreason.evaluate.multilabel import multilabel_metrics
 from clinreason.evaluate.series_claims import verified_claims
 from clinreason.knowledge.base import knowledge_text
+from clinreason.pipeline.folder import claim_folder
 from clinreason.pipeline.rationalize import run_and_save
+from clinreason.pipeline.results import AblationSummary, SourceScores, TeacherCounts, VariantScores
 from clinreason.progress import Observer
 from clinreason.records import load_cohort, make_splits
 from clinreason.records.schema import Cohort, PatientRecord
@@ -89,7 +90,7 @@ def _rationales(
     observer: Observer,
     session: TeacherSession | None,
     part: str,
-) -> tuple[dict[str, Rationales], str, dict[str, Any]]:
+) -> tuple[dict[str, Rationales], str, TeacherCounts | None]:
     """The rationales the students learn from, by stay id, their source, and the teacher run's counts."""
     if session is None:
         if cohort.source.name != SYNTHETIC_SOURCE.name:
@@ -97,7 +98,7 @@ def _rationales(
                 f"cohort {cohort.name} has no rule-based rationales (only synthetic-multimodal has); "
                 "set a teacher (--teacher gguf:qwen2.5-coder-1.5b, openai:MODEL --base-url ...)"
             )
-        return cohort_rationales(cohort, reference_rationales), "rules (reference_rationales)", {}
+        return cohort_rationales(cohort, reference_rationales), "rules (reference_rationales)", None
     results = config.out / "rationales" / f"{cohort.name}-{part}.jsonl"
     label = f"teacher {session.config.backend}:{session.config.model} ({len(records)} stays)"
     run = run_and_save(
@@ -109,7 +110,7 @@ def _rationales(
             f"({run.summary.rejected} rejected, {run.summary.failed} failed); see the problems in {results}"
         )
     kept = {r.record_id: Rationales(*split_rationale(r.rationale or "")) for r in run.results if r.status == "kept"}
-    counts = run.summary.model_dump(include={"total", "kept", "rejected", "failed", "generated", "cached"})
+    counts = TeacherCounts.model_validate(run.summary.model_dump())
     return kept, f"teacher {run.summary.teacher} ({run.summary.prompt})", counts
 
 
@@ -121,28 +122,30 @@ def _saved_predictions(path: Path, records: list[PatientRecord]) -> list[Multimo
     return saved if [p.record_id for p in saved] == [r.id for r in records] else None
 
 
-def _score(predictions: list[MultimodalPrediction], records: dict[str, Any], labels: list[str]) -> dict[str, Any]:
+def _score(
+    predictions: list[MultimodalPrediction], records: dict[str, PatientRecord], labels: list[str]
+) -> VariantScores:
     metrics = multilabel_metrics([p.gold for p in predictions], [p.predicted for p in predictions], labels)
     supported, checked = verified_claims((p.text, records[p.record_id]) for p in predictions)
-    return {
-        "micro_f1": metrics.micro_f1,
-        "macro_f1": metrics.macro_f1,
-        "micro_precision": metrics.micro_precision,
-        "micro_recall": metrics.micro_recall,
-        "subset_accuracy": metrics.subset_accuracy,
-        "verified_claim_rate": supported / checked if checked else None,
-        "claims_checked": checked,
-        "per_label_f1": metrics.per_label_f1,
-    }
+    return VariantScores(
+        micro_f1=metrics.micro_f1,
+        macro_f1=metrics.macro_f1,
+        micro_precision=metrics.micro_precision,
+        micro_recall=metrics.micro_recall,
+        subset_accuracy=metrics.subset_accuracy,
+        verified_claim_rate=supported / checked if checked else None,
+        claims_checked=checked,
+        per_label_f1=metrics.per_label_f1,
+    )
 
 
 def run_ablation(
     config: AblationConfig, observer: Observer | None = None, backend: TeacherBackend | None = None
-) -> dict[str, Any]:
+) -> AblationSummary:
     """`backend` overrides the one `config.teacher` describes (e.g. a server client already set up)."""
     observer = observer or Observer()
     started = time.perf_counter()
-    config.out.mkdir(parents=True, exist_ok=True)
+    claim_folder(config.out, config)
     cohort = _load(config.cohort, config)
     test_cohort = _load(config.test_cohort, config) if config.test_cohort else None
     fractions = (0.85, 0.15, 0.0) if test_cohort else (0.7, 0.15, 0.15)
@@ -208,8 +211,8 @@ def run_ablation(
         ("joint without knowledge attention", "plain-stage3", "joint"),
         ("full (ClinRaGen)", "full-stage3", "joint"),
     ]
-    by_id = {r.id: r for r in cohort.records}
-    results: dict[str, Any] = {}
+    by_id = {r.id: r for r in [*cohort.records, *test_records]}  # test stays may come from another cohort
+    results: dict[str, VariantScores] = {}
     for name, folder, mode in variants:
         observer.phase(f"evaluating {name}", len(test_records))
         path = config.out / "predictions" / f"{name.replace(' ', '-')}.jsonl"
@@ -229,60 +232,34 @@ def run_ablation(
             path.parent.mkdir(exist_ok=True)
             path.write_text("".join(json.dumps(p.__dict__) + "\n" for p in predictions))
         results[name] = _score(predictions, by_id, cohort.labels)
-    by_id.update({r.id: r for r in test_records})
     scored = [
         (f"{test_rationales[r.id].note}\n{test_rationales[r.id].series}", by_id[r.id])
         for r in test_records
         if r.id in test_rationales
     ]
     supported, checked = verified_claims(scored)
-    summary = {
-        "cohort": cohort.name,
-        "patients": len(cohort),
-        "test_cohort": test_cohort.name if test_cohort else None,
-        "train_stays": len(train_records),
-        "validation_stays": len(val_records),
-        "test": len(test_records),
-        "seed": config.seed,
-        "student": config.student,
-        "train": config.train.model_dump(),
-        "rationale_source": source,
-        "teacher_run": teacher_counts,
-        "left_out_without_rationale": len(left_out),
-        "rationales_on_test": {
-            "stays": len(scored),
-            "verified_claim_rate": supported / checked if checked else None,
-            "claims_checked": checked,
-            "teacher_run": test_counts,
-        },
-        "variants": results,
-        "seconds": time.perf_counter() - started,
-    }
-    (config.out / "ablation.json").write_text(json.dumps(summary, indent=2) + "\n")
-    (config.out / "ablation.md").write_text(ablation_table(summary))
+    summary = AblationSummary(
+        cohort=cohort.name,
+        patients=len(cohort),
+        test_cohort=test_cohort.name if test_cohort else None,
+        train_stays=len(train_records),
+        validation_stays=len(val_records),
+        test=len(test_records),
+        seed=config.seed,
+        student=config.student,
+        train=config.train,
+        rationale_source=source,
+        teacher_run=teacher_counts,
+        left_out_without_rationale=len(left_out),
+        rationales_on_test=SourceScores(
+            stays=len(scored),
+            verified_claim_rate=supported / checked if checked else None,
+            claims_checked=checked,
+            teacher_run=test_counts,
+        ),
+        variants=results,
+        seconds=time.perf_counter() - started,
+    )
+    (config.out / "ablation.json").write_text(summary.model_dump_json(indent=2) + "\n")
+    (config.out / "ablation.md").write_text(summary.table().markdown())
     return summary
-
-
-def ablation_table(summary: dict[str, Any]) -> str:
-    def fmt(value: float | None) -> str:
-        return "–" if value is None else f"{value:.3f}"
-
-    lines = [
-        f"Ablation on {summary['cohort']} ({summary['patients']} patients, test {summary['test']}), "
-        f"student {summary['student']}",
-        "",
-        "| variant | micro-F1 | macro-F1 | subset accuracy | verified-claim rate |",
-        "|---|---|---|---|---|",
-    ]
-    for name, m in summary["variants"].items():
-        lines.append(
-            f"| {name} | {fmt(m['micro_f1'])} | {fmt(m['macro_f1'])} | {fmt(m['subset_accuracy'])} | "
-            f"{fmt(m['verified_claim_rate'])} ({m['claims_checked']} claims) |"
-        )
-    source = summary.get("rationales_on_test")
-    if source:
-        lines.append(
-            f"| rationales learned from: {summary['rationale_source']} | – | – | – | "
-            f"{fmt(source['verified_claim_rate'])} ({source['claims_checked']} claims) |"
-        )
-    return "\n".join(lines) + "\n"

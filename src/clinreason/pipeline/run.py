@@ -8,13 +8,12 @@ refused rather than silently mixed.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from clinreason.errors import ConfigError
 from clinreason.evaluate.baselines import fit_predict_baseline
@@ -23,8 +22,10 @@ from clinreason.evaluate.diagnosis import NO_ANSWER
 from clinreason.evaluate.report import ReportInput, render_report
 from clinreason.evaluate.summary import ModelMetrics, RationaleMetrics, model_metrics, rationale_metrics
 from clinreason.knowledge import fact_sheet
-from clinreason.pipeline.config import RunConfig, dump_run_config
+from clinreason.pipeline.config import RunConfig
+from clinreason.pipeline.folder import claim_folder
 from clinreason.pipeline.rationalize import run_and_save
+from clinreason.pipeline.results import RunMetrics, TeacherReport
 from clinreason.progress import Observer
 from clinreason.records import Splits, load_cohort, make_splits
 from clinreason.records.schema import Cohort, PatientRecord
@@ -49,7 +50,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class RunOutput:
     folder: Path
-    metrics: dict[str, Any]
+    metrics: RunMetrics | None  # None when the run stopped after training
     report: Path | None
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -58,20 +59,6 @@ def seed_file(cohort_name: str) -> Path | None:
     """Generations shipped with clinreason for a bundled cohort (made by `clinreason rationalize`)."""
     item = resources.files("clinreason.pipeline").joinpath(f"seeds/{cohort_name}.jsonl.gz")
     return Path(str(item)) if item.is_file() else None
-
-
-def _check_folder(config: RunConfig) -> Path:
-    folder = config.folder
-    folder.mkdir(parents=True, exist_ok=True)
-    saved = folder / "config.yaml"
-    text = dump_run_config(config)
-    if saved.is_file() and saved.read_text() != text:
-        raise ConfigError(
-            f"{folder} holds a run made with a different config ({saved}); give another --out, or delete the "
-            "folder to start again"
-        )
-    saved.write_text(text)
-    return folder
 
 
 def _splits(config: RunConfig, cohort: Cohort, folder: Path) -> Splits:
@@ -159,7 +146,7 @@ def run_pipeline(
     from accelerate import PartialState
 
     observer = observer or Observer()
-    folder = _check_folder(config)
+    folder = claim_folder(config.folder, config)
     cohort = load_cohort(config.data.cohort)
     splits = _splits(config, cohort, folder)
     ctx = _Context(
@@ -188,24 +175,25 @@ def run_pipeline(
         raise ConfigError("the teacher kept no rationale for the training patients; see rationales/train.jsonl")
     students = _student_stage(ctx, teacher, patients, predict_test=evaluate)
     if not evaluate:
-        return RunOutput(folder=folder, metrics={}, report=None, timings=ctx.timings)
+        return RunOutput(folder=folder, metrics=None, report=None, timings=ctx.timings)
     models, extra = _evaluate_stage(ctx, teacher, students, patients)
-    metrics: dict[str, Any] = {
-        "cohort": cohort.name,
-        "split": config.evaluation.split,
-        "n": len(ctx.test_records),
-        "labels": cohort.labels,
-        "train_patients": len(patients),
-        "teacher": {
-            "backend": config.teacher.backend,
-            "model": config.teacher.model,
-            "runs": {split: run.summary.model_dump() for split, run in teacher.runs.items()},
-            "reference_rationales": extra.model_dump() if extra else None,
-        },
-        "models": {name: m.model_dump() for name, m in models.items()},
-        "timings_s": ctx.timings,
-    }
-    (folder / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    metrics = RunMetrics(
+        cohort=cohort.name,
+        split=config.evaluation.split,
+        n=len(ctx.test_records),
+        labels=cohort.labels,
+        train_patients=len(patients),
+        teacher=TeacherReport(
+            backend=config.teacher.backend,
+            model=config.teacher.model,
+            runs={split: run.summary for split, run in teacher.runs.items()},
+            reference_rationales=extra,
+        ),
+        models=models,
+        timings_s=ctx.timings,
+    )
+    (folder / "metrics.json").write_text(metrics.model_dump_json(indent=2) + "\n")
+    (folder / "metrics.md").write_text(metrics.table().markdown())
     report = _report_stage(ctx, teacher, students, models, extra, patients)
     return RunOutput(folder=folder, metrics=metrics, report=report, timings=ctx.timings)
 
