@@ -11,12 +11,18 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from clinreason.cli import app
-from clinreason.vision.run import SegmentConfig, evaluate_run, predict_images, run_segment
+from clinreason.errors import ConfigError
+from clinreason.pipeline.segment import evaluate_run, run_segment
+from clinreason.run_folder import claim_folder, read_folder_config
+from clinreason.vision.config import SegmentConfig
+from clinreason.vision.data import SliceSplit
+from clinreason.vision.inference import predict_images
+from clinreason.vision.results import SegmentSummary
 from clinreason.vision.train import TrainSettings
 
 
 @pytest.fixture(scope="module")
-def finished_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+def finished_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, SegmentSummary]:
     out = tmp_path_factory.mktemp("segment") / "run"
     config = SegmentConfig(
         data="synthetic",
@@ -30,21 +36,16 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
 
 
 @pytest.mark.slow
-def test_run_writes_metrics_report_and_checkpoints(finished_run: tuple[Path, dict]) -> None:
+def test_run_writes_metrics_report_and_checkpoints(finished_run: tuple[Path, SegmentSummary]) -> None:
     out, summary = finished_run
-    assert list(summary["methods"]) == ["supervised", "ssl", "cers"]
-    assert summary["labelled"] + summary["unlabelled"] + summary["test"] == summary["slices"] == 30
-    for metrics in summary["methods"].values():
-        assert 0.0 <= metrics["dice"] <= 1.0 and metrics["cases"] == summary["test"]
-        assert (
-            metrics["both_present"] + metrics["missed"] + metrics["false_positive"] + metrics["both_empty"]
-            == summary["test"]
-        )
-    assert (
-        json.loads((out / "metrics.json").read_text())["methods"]["cers"]["dice"] == summary["methods"]["cers"]["dice"]
-    )
+    assert list(summary.methods) == ["supervised", "ssl", "cers"]
+    assert summary.labelled + summary.unlabelled + summary.test == summary.slices == 30
+    for metrics in summary.methods.values():
+        assert metrics.dice is not None and 0.0 <= metrics.dice <= 1.0 and metrics.cases == summary.test
+        assert metrics.both_present + metrics.missed + metrics.false_positive + metrics.both_empty == summary.test
+    assert json.loads((out / "metrics.json").read_text())["methods"]["cers"]["dice"] == summary.methods["cers"].dice
     report = (out / "report.html").read_text()
-    assert report.count('alt="overlay"') == summary["test"] and "CERS" in report
+    assert report.count('alt="overlay"') == summary.test and "CERS" in report
     rows = [json.loads(line) for line in (out / "reasoning.jsonl").read_text().splitlines()]
     assert len(rows) == 30 and {r["source"] for r in rows} == {"rules"}
     assert all(r["text"].startswith("Texture:") for r in rows)
@@ -53,21 +54,21 @@ def test_run_writes_metrics_report_and_checkpoints(finished_run: tuple[Path, dic
 
 
 @pytest.mark.slow
-def test_rerun_trains_nothing_and_evaluate_reproduces_the_metrics(finished_run: tuple[Path, dict]) -> None:
+def test_rerun_trains_nothing_and_evaluate_reproduces_the_metrics(finished_run: tuple[Path, SegmentSummary]) -> None:
     out, summary = finished_run
     stamps = {m: (out / m / "last.pt").stat().st_mtime_ns for m in ("supervised", "ssl", "cers")}
-    again = run_segment(SegmentConfig.model_validate_json((out / "config.json").read_text()))
+    again = run_segment(read_folder_config(out, SegmentConfig))
     assert {m: (out / m / "last.pt").stat().st_mtime_ns for m in stamps} == stamps  # finished: not trained again
-    assert again["methods"]["cers"]["dice"] == pytest.approx(summary["methods"]["cers"]["dice"])
+    assert again.methods["cers"].dice == pytest.approx(summary.methods["cers"].dice)
     evaluated = evaluate_run(out)
-    for method in summary["methods"]:
-        assert evaluated["methods"][method]["dice"] == pytest.approx(summary["methods"][method]["dice"])
+    for method in summary.methods:
+        assert evaluated.methods[method].dice == pytest.approx(summary.methods[method].dice)
     result = CliRunner().invoke(app, ["segment", "evaluate", str(out)])
     assert result.exit_code == 0 and "| CERS |" in result.output
 
 
 @pytest.mark.slow
-def test_predict_new_png_images(finished_run: tuple[Path, dict], tmp_path: Path) -> None:
+def test_predict_new_png_images(finished_run: tuple[Path, SegmentSummary], tmp_path: Path) -> None:
     out, _ = finished_run
     images = tmp_path / "new"
     images.mkdir()
@@ -86,3 +87,21 @@ def test_config_errors_come_before_any_training(tmp_path: Path) -> None:
         SegmentConfig(teacher="gguf:qwen2.5-coder-1.5b", teacher_sees_image=True)
     result = CliRunner().invoke(app, ["segment", "train", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path)])
     assert result.exit_code != 0 and "is not pyradiomics, nuclei, synthetic or a dataset folder" in result.output
+
+
+@pytest.mark.slow
+def test_a_changed_label_ratio_on_a_finished_run_is_refused(finished_run: tuple[Path, SegmentSummary]) -> None:
+    out, _ = finished_run
+    config = read_folder_config(out, SegmentConfig)
+    with pytest.raises(ConfigError, match=r"made with a different config \(label_ratio: 0.25 in the folder, 0.5 now\)"):
+        run_segment(config.model_copy(update={"label_ratio": 0.5}))
+    assert SliceSplit.load(out / "split.json").label_ratio == 0.25  # the old split was not touched
+
+
+def test_the_cli_refuses_another_label_ratio_in_one_line(tmp_path: Path) -> None:
+    claim_folder(tmp_path / "run", SegmentConfig(data="synthetic", out=tmp_path / "run"))
+    args = ["segment", "train", "--data", "synthetic", "--label-ratio", "0.5", "--out", str(tmp_path / "run")]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "300"})
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "label_ratio: 0.25 in the folder, 0.5 now" in lines[0], result.output

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.progress import (
@@ -22,6 +22,7 @@ from clinreason.errors import ConfigError
 from clinreason.pipeline.config import RunConfig, dump_run_config, load_run_config, parse_run_config
 from clinreason.pipeline.results import RunMetrics
 from clinreason.pipeline.run import run_pipeline
+from clinreason.student.config import Precision
 
 SplitChoice = Literal["train", "validation", "test"]
 
@@ -52,7 +53,7 @@ def run_command(
 
 
 def demo_config(quick: bool, cohort: str, out: Path) -> RunConfig:
-    raw: dict = {"name": "demo", "out": str(out), "data": {"cohort": cohort}}  # type: ignore[type-arg]
+    raw: dict[str, Any] = {"name": "demo", "out": str(out), "data": {"cohort": cohort}}
     if quick:
         raw["data"].update(train_limit=24, validation_limit=12, test_limit=16)
         raw["student"] = {"train": {"max_steps": 6, "batch_size": 4}}
@@ -91,7 +92,7 @@ def distill(
 ) -> None:
     """Train the student(s) of a run (teacher rationales first, from the cache when present); no evaluation."""
     config = load_run_config(config_file) if config_file else RunConfig()
-    updates: dict = {}  # type: ignore[type-arg]
+    updates: dict[str, Any] = {}
     if cohort_name:
         updates["data"] = config.data.model_copy(update={"cohort": cohort_name})
     if objective:
@@ -107,13 +108,14 @@ def distill(
 def predict_command(
     checkpoint: Annotated[Path, typer.Option(help="A student checkpoint folder (…/students/OBJECTIVE/best).")],
     cohort_name: Annotated[str, typer.Option("--cohort", help="Bundled cohort, YAML spec or ADNIMERGE.csv.")],
-    split: Annotated[str, typer.Option(help="train, validation, test or all.")] = "test",
+    split: Annotated[Literal["train", "validation", "test", "all"], typer.Option(help="Which patients.")] = "test",
     splits_file: Annotated[Path | None, typer.Option("--splits", help="Saved splits (default: seed 0).")] = None,
     patient: Annotated[list[str] | None, typer.Option("--id", help="Only these patient ids.")] = None,
     out: Annotated[Path, typer.Option(help="Predictions JSONL.")] = Path("predictions.jsonl"),
     max_new_tokens: Annotated[int, typer.Option(help="Longest rationale.")] = 256,
     precision: Annotated[
-        str, typer.Option(help="Rationale writing: auto (bf16 where the device computes it natively), fp32, bf16.")
+        Precision,
+        typer.Option(help="Rationale writing: auto (bf16 where the device computes it natively), fp32, bf16."),
     ] = "auto",
 ) -> None:
     """Diagnosis, class probabilities and rationale from a trained student, for a split or some patients."""
@@ -122,9 +124,7 @@ def predict_command(
     from clinreason.student.predict import predict
 
     cohort = load_cohort(cohort_name)
-    records = [cohort.get(i) for i in patient] if patient else select_records(cohort, split, splits_file, 0)  # type: ignore[arg-type]
-    if precision not in ("auto", "fp32", "bf16"):
-        raise ConfigError(f"--precision: {precision!r} is not one of auto, fp32, bf16")
+    records = [cohort.get(i) for i in patient] if patient else select_records(cohort, split, splits_file, 0)
     student, meta = load_checkpoint(checkpoint)
     columns = (SpinnerColumn(), TextColumn("predicting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console) as progress:
@@ -135,7 +135,7 @@ def predict_command(
             records,
             meta.objective,
             max_new_tokens=max_new_tokens,
-            precision=precision,  # type: ignore[arg-type]
+            precision=precision,
             on_progress=lambda d, t: progress.update(task, completed=d, total=t),
         )
     out.parent.mkdir(parents=True, exist_ok=True)

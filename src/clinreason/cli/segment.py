@@ -6,12 +6,12 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
-import yaml
 from rich.progress import Progress
 
 from clinreason.cli.app import app, console, user_errors
 from clinreason.cli.progress import RichObserver, progress_columns
-from clinreason.errors import ConfigError
+from clinreason.cli.show import print_table
+from clinreason.yaml_models import load_yaml_model, validate_model
 
 segment_app = typer.Typer(help="Reasoning-guided semi-supervised segmentation (CERS).", no_args_is_help=True)
 app.add_typer(segment_app, name="segment")
@@ -33,7 +33,8 @@ def segment_train(
     out: Annotated[Path, typer.Option(help="Run folder.")] = Path("runs/segment"),
 ) -> None:
     """Train CERS and both baselines (supervised only; semi-supervised without reasoning) and evaluate them."""
-    from clinreason.vision.run import SegmentConfig, run_segment
+    from clinreason.pipeline.segment import run_segment
+    from clinreason.vision.config import SegmentConfig
     from clinreason.vision.train import TrainSettings
 
     values: dict[str, object] = {
@@ -47,23 +48,12 @@ def segment_train(
         "train": TrainSettings(epochs=epochs, seed=seed).model_dump(),
     }
     if config is not None:
-        try:
-            loaded = yaml.safe_load(config.read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(f"{config}: cannot read the segmentation config: {exc}") from exc
-        values.update(loaded)
-    from pydantic import ValidationError
-
-    try:
-        settings = SegmentConfig.model_validate(values)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"invalid segmentation config: {problems}") from exc
+        settings = load_yaml_model(config, SegmentConfig, "segmentation config", defaults=values)
+    else:
+        settings = validate_model(values, SegmentConfig, "segmentation config", "segment train")
     with Progress(*progress_columns(), console=console) as progress:
         summary = run_segment(settings, RichObserver(progress))
-    from clinreason.vision.run import metrics_table
-
-    console.print(metrics_table(summary))
+    print_table(summary.table())
     console.print(f"Written to {settings.out} (metrics.json, metrics.md, report.html, checkpoints)")
 
 
@@ -71,9 +61,9 @@ def segment_train(
 @user_errors
 def segment_evaluate(run: Annotated[Path, typer.Argument(help="A run folder of `segment train`.")]) -> None:
     """Recompute metrics and the report from a run's saved predictions."""
-    from clinreason.vision.run import evaluate_run, metrics_table
+    from clinreason.pipeline.segment import evaluate_run
 
-    console.print(metrics_table(evaluate_run(run)))
+    print_table(evaluate_run(run).table())
 
 
 @segment_app.command("predict")
@@ -85,7 +75,7 @@ def segment_predict(
     out: Annotated[Path, typer.Option(help="Where the PNG masks go.")] = Path("runs/segment-predictions"),
 ) -> None:
     """Masks for new images with a trained method."""
-    from clinreason.vision.run import predict_images
+    from clinreason.vision.inference import predict_images
 
     written = predict_images(run, images, method, out)
     console.print(f"{len(written)} mask(s) written to {out}")

@@ -8,6 +8,7 @@ from rich.table import Table
 from clinreason.cli.app import console
 from clinreason.evaluate.tables import ResultTable
 from clinreason.records import Cohort, Splits, record_to_text
+from clinreason.records.splits import SPLIT_NAMES
 from clinreason.records.summary import CohortSummary
 
 
@@ -56,8 +57,8 @@ def print_splits(cohort: Cohort, splits: Splits) -> None:
     table.add_column("patients", justify="right")
     for label in cohort.labels:
         table.add_column(label, justify="right")
-    for name in ("train", "validation", "test"):
-        part = cohort.subset(splits.ids(name))  # type: ignore[arg-type]
+    for name in SPLIT_NAMES:
+        part = cohort.subset(splits.ids(name))
         table.add_row(name, str(len(part)), *(str(c) for c in part.label_counts().values()))
     console.print(table)
 

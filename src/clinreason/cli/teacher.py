@@ -13,9 +13,17 @@ from rich.table import Table
 from clinreason.cli.app import app, console, err_console, teacher_app, user_errors
 from clinreason.cli.progress import RichObserver, progress_columns
 from clinreason.paths import teacher_cache_path
-from clinreason.pipeline.rationalize import TeacherTask, rationalize, series_claim_counts
+from clinreason.pipeline.rationalize import rationalize, series_claim_counts
 from clinreason.records import load_cohort, select_records
-from clinreason.teacher import PACKAGED_MODELS, RunSummary, Sampling, TeacherCache, TeacherConfig, TeacherUnavailable
+from clinreason.teacher import (
+    PACKAGED_MODELS,
+    RunSummary,
+    Sampling,
+    TeacherCache,
+    TeacherConfig,
+    TeacherTask,
+    TeacherUnavailable,
+)
 from clinreason.teacher.prompts import list_prompts
 
 SplitChoice = Literal["train", "validation", "test", "all"]

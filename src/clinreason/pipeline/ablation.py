@@ -35,17 +35,17 @@ from clinreason.errors import ConfigError
 from clinreason.evaluate.multilabel import multilabel_metrics
 from clinreason.evaluate.series_claims import verified_claims
 from clinreason.knowledge.base import knowledge_text
-from clinreason.pipeline.folder import claim_folder
 from clinreason.pipeline.rationalize import run_and_save
 from clinreason.pipeline.results import AblationSummary, SourceScores, TeacherCounts, VariantScores
 from clinreason.progress import Observer
 from clinreason.records import load_cohort, make_splits
 from clinreason.records.schema import Cohort, PatientRecord
 from clinreason.records.synthetic import SYNTHETIC_SOURCE, make_multimodal_cohort, reference_rationales
+from clinreason.run_folder import claim_folder
 from clinreason.student.config import TrainConfig
 from clinreason.student.model import load_student
 from clinreason.student.multimodal import knowledge_token_embeddings
-from clinreason.student.multimodal_model import MultimodalStudent
+from clinreason.student.multimodal_model import MultimodalStudent, Stage
 from clinreason.student.sequential import (
     Mode,
     MultimodalPrediction,
@@ -174,7 +174,7 @@ def run_ablation(
     knowledge = knowledge_token_embeddings(knowledge_text(), tokenizer, base.model.get_input_embeddings())
     shape = {"d_model": config.d_model, "layers": config.layers, "heads": config.heads, "prototypes": config.prototypes}
 
-    def stage(model: MultimodalStudent, number: int, folder: str) -> MultimodalStudent:
+    def stage(model: MultimodalStudent, number: Stage, folder: str) -> MultimodalStudent:
         observer.phase(f"{folder}: stage {number}", None)
         trained, _ = train_stage(
             model,
@@ -182,7 +182,7 @@ def run_ablation(
             number,
             train_records,
             val_records,
-            rationales,  # type: ignore[arg-type]
+            rationales,
             config.train,
             config.out / folder,
             on_step=lambda s, t, loss: observer.advance(s, t, f"loss {loss:.3f}"),

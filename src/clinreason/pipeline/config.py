@@ -48,9 +48,12 @@ class TeacherSettings(TeacherConfig):
     cache: Path | None = Field(default=None, description="SQLite cache (default: ~/.cache/clinreason).")
 
 
+DEFAULT_OBJECTIVES: tuple[Objective, ...] = ("rationale_then_label", "label")
+
+
 class StudentSettings(_Section):
     model: str = Field(default=DEFAULT_STUDENT, description="Packaged name, folder or hub id.")
-    objectives: list[Objective] = Field(default_factory=lambda: ["rationale_then_label", "label"])
+    objectives: list[Objective] = Field(default_factory=lambda: list(DEFAULT_OBJECTIVES))
     train: TrainConfig = Field(default_factory=TrainConfig)
 
     @field_validator("objectives")

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
 
 from clinreason.errors import ConfigError
 from clinreason.evaluate.series_claims import verified_claims
@@ -26,6 +25,7 @@ from clinreason.teacher import (
     TeacherResult,
     TeacherRun,
     TeacherSession,
+    TeacherTask,
     TeacherUnavailable,
     connect,
     load_exemplars,
@@ -34,9 +34,8 @@ from clinreason.teacher import (
     write_results,
 )
 
-__all__ = ["DEFAULT_PROMPTS", "TeacherTask", "rationalize", "run_and_save", "series_claim_counts"]
+__all__ = ["DEFAULT_PROMPTS", "rationalize", "run_and_save", "series_claim_counts"]
 
-TeacherTask = Literal["rationalize", "diagnose", "clinragen"]
 DEFAULT_PROMPTS: dict[TeacherTask, str] = {
     "rationalize": "kwon-rationalize",
     "diagnose": "diagnose",

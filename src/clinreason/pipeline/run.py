@@ -23,12 +23,12 @@ from clinreason.evaluate.report import ReportInput, render_report
 from clinreason.evaluate.summary import ModelMetrics, RationaleMetrics, model_metrics, rationale_metrics
 from clinreason.knowledge import fact_sheet
 from clinreason.pipeline.config import RunConfig
-from clinreason.pipeline.folder import claim_folder
 from clinreason.pipeline.rationalize import run_and_save
 from clinreason.pipeline.results import RunMetrics, TeacherReport
 from clinreason.progress import Observer
 from clinreason.records import Splits, load_cohort, make_splits
 from clinreason.records.schema import Cohort, PatientRecord
+from clinreason.run_folder import claim_folder
 from clinreason.student.checkpoint import load_checkpoint
 from clinreason.student.data import build_examples
 from clinreason.student.model import load_student
@@ -36,6 +36,7 @@ from clinreason.student.predict import Prediction, predict
 from clinreason.student.train import EvalPoint, TrainResult, train
 from clinreason.teacher import (
     RunSummary,
+    TeacherResult,
     TeacherRun,
     TeacherSession,
     connect,
@@ -92,6 +93,11 @@ def _teacher_step(
     template = load_prompt(settings.prompt if task == "rationalize" else settings.diagnose_prompt)
     shots = [] if settings.zero_shot else load_exemplars(cohort, settings.exemplars)
     return run_and_save(session, cohort, records, template, out, exemplars=shots, observer=observer, label=label)
+
+
+def _teacher_answer(result: TeacherResult) -> str:
+    """The diagnosis the teacher stated without the label, or NO_ANSWER when it gave none usable."""
+    return result.stated if result.status == "kept" and result.stated else NO_ANSWER
 
 
 def _kept(run: TeacherRun) -> dict[str, str]:
@@ -256,7 +262,7 @@ def _teacher_stage(ctx: _Context, with_test: bool) -> _TeacherOutput:
         runs=runs,
         train=_kept(runs["train"]),
         validation=_kept(runs["validation"]),
-        references=_kept(runs[split]) if split in runs and split != "diagnose" else {},
+        references=_kept(runs[split]) if split in runs else {},
     )
 
 
@@ -320,7 +326,7 @@ def _evaluate_stage(
     ids = [r.id for r in records]
     gold = [r.labels[0] for r in records]
     by_id = {r.id: r for r in ctx.cohort.records}
-    claims = {"categories": cohort_categories(ctx.cohort), "reference_text": fact_sheet(ctx.cohort)}
+    categories, sheet = cohort_categories(ctx.cohort), fact_sheet(ctx.cohort)
     models: dict[str, ModelMetrics] = {}
     for name, items in students.predictions.items():
         rows = [{p.record_id: p for p in items}[i] for i in ids]
@@ -340,7 +346,8 @@ def _evaluate_stage(
                 stated={p.record_id: p.stated for p in rows},
                 references=teacher.references,
                 bertscore=ev.bertscore,
-                **claims,
+                categories=categories,
+                reference_text=sheet,
             )
             if rationales
             else None,
@@ -355,7 +362,7 @@ def _evaluate_stage(
                 baseline,
                 patients,
                 records,
-                labels,  # type: ignore[arg-type]
+                labels,
                 seed=ctx.config.data.seed,
             )
             models[f"baseline:{baseline}"] = model_metrics(
@@ -369,8 +376,8 @@ def _evaluate_stage(
             )
     if "diagnose" in teacher.runs:
         answers = {r.record_id: r for r in teacher.runs["diagnose"].results}
-        stated = [answers[i].stated if answers[i].status == "kept" and answers[i].stated else NO_ANSWER for i in ids]
-        rationales = {i: answers[i].rationale for i in ids if answers[i].rationale}
+        stated = [_teacher_answer(answers[i]) for i in ids]
+        rationales = {i: r.rationale for i in ids if (r := answers[i]).rationale}
         models["teacher:few-shot"] = model_metrics(
             "teacher",
             gold,
@@ -385,11 +392,16 @@ def _evaluate_stage(
                 stated={i: answers[i].stated for i in rationales},
                 references=teacher.references,
                 bertscore=ev.bertscore,
-                **claims,
+                categories=categories,
+                reference_text=sheet,
             ),
             notes=[f"{ctx.config.teacher.backend}:{ctx.config.teacher.model} without the gold label"],
         )
-    reference = rationale_metrics(teacher.references, by_id, bertscore=False, **claims) if teacher.references else None
+    reference = (
+        rationale_metrics(teacher.references, by_id, bertscore=False, categories=categories, reference_text=sheet)
+        if teacher.references
+        else None
+    )
     ctx.timings["evaluate_s"] = time.perf_counter() - started
     return models, reference
 

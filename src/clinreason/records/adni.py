@@ -13,6 +13,7 @@ ADNI is credentialed (https://adni.loni.usc.edu): this module reads a file the u
 from __future__ import annotations
 
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -214,7 +215,7 @@ def load_adnimerge(
     )
 
 
-def _diagnosis(row: Row, dx_columns: list[str]) -> str | None:
+def _diagnosis(row: Row, dx_columns: Sequence[str]) -> str | None:
     for column in dx_columns:
         raw = row.values[column]
         if is_missing(raw, MISSING):

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from clinreason.records.schema import Cohort, PatientRecord
 from clinreason.student.config import Precision
-from clinreason.student.data import FINAL, Objective, prompt_ids, student_prompt
+from clinreason.student.data import FINAL, Objective, TaskKind, prompt_ids, student_prompt
 from clinreason.student.model import Student
 from clinreason.student.train import keeps_logits, resolve_precision
 from clinreason.teacher.parsing import parse_answer
@@ -147,7 +147,7 @@ def predict(
     student.model.eval()
     texts: dict[str, str] = {}
     if objective != "label" and with_rationale:
-        task = "rationale" if objective == "multitask" else "label"
+        task: TaskKind = "rationale" if objective == "multitask" else "label"
         prompts = [student_prompt(cohort, r, objective, task) for r in records]
         writer = _for_generation(student, precision)
         for begin in range(0, len(records), batch_size):

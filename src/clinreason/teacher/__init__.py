@@ -14,14 +14,8 @@ from clinreason.teacher.exemplars import Exemplar, load_exemplars
 from clinreason.teacher.models import DEFAULT_TEACHER, PACKAGED_MODELS, resolve_gguf
 from clinreason.teacher.parsing import ParsedAnswer, parse_answer
 from clinreason.teacher.prompts import PromptTemplate, build_messages, list_prompts, load_prompt
-from clinreason.teacher.runner import (
-    RunSummary,
-    TeacherResult,
-    TeacherRun,
-    read_results,
-    run_teacher,
-    write_results,
-)
+from clinreason.teacher.results import RunSummary, TeacherResult, TeacherRun, TeacherTask, read_results, write_results
+from clinreason.teacher.runner import run_teacher
 from clinreason.teacher.session import TeacherSession, connect
 
 __all__ = [
@@ -41,6 +35,7 @@ __all__ = [
     "TeacherResult",
     "TeacherRun",
     "TeacherSession",
+    "TeacherTask",
     "TeacherUnavailable",
     "build_messages",
     "cache_key",

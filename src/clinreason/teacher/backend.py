@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from clinreason.errors import ClinreasonError
+from clinreason.teacher.results import TeacherRun
 
-if TYPE_CHECKING:
-    from clinreason.teacher.runner import TeacherRun
-
-Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": ...}
+# {"role": "system" | "user" | "assistant", "content": text, or OpenAI-style parts for a vision model:
+# [{"type": "text", "text": ...}, {"type": "image_url", "image_url": {"url": "data:image/png;base64,..."}}]}
+Message = dict[str, str | list[dict[str, object]]]
 
 
 class Sampling(BaseModel):

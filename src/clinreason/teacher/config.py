@@ -92,9 +92,9 @@ class LazyBackend:
 
     def __init__(self, config: TeacherConfig) -> None:
         self.config = config
-        self.kind = config.backend
-        self.model_id = backend_model_id(config)
-        self.max_concurrency = 1 if config.backend == "hf" else config.slots
+        self.kind: str = config.backend
+        self.model_id: str = backend_model_id(config)
+        self.max_concurrency: int = 1 if config.backend == "hf" else config.slots
         self._backend: TeacherBackend | None = None
         self._lock = threading.Lock()
 

@@ -58,12 +58,12 @@ def messages_for(
         "descriptors": descriptors.fact_sheet(),
     }
     text = template.fill("user", **values)
-    content: object = text
+    content: str | list[dict[str, object]] = text
     if with_image:
         content = [{"type": "text", "text": text}, {"type": "image_url", "image_url": {"url": image_data_url(image)}}]
     return [
         {"role": "system", "content": template.fill("system")},
-        {"role": "user", "content": content},  # type: ignore[dict-item]  # vision: a list of parts, not a str
+        {"role": "user", "content": content},
     ]
 
 

@@ -8,7 +8,7 @@ import yaml
 from clinreason.errors import ConfigError
 from clinreason.pipeline.ablation import AblationConfig, run_ablation
 from clinreason.pipeline.config import RunConfig
-from clinreason.pipeline.folder import claim_folder, read_folder_config
+from clinreason.run_folder import claim_folder, read_folder_config
 
 
 def test_a_folder_keeps_its_config_and_refuses_another(tmp_path: Path) -> None:

@@ -1,0 +1,182 @@
+"""`clinreason segment train`: CERS and its two baselines on one dataset and label ratio, one folder.
+
+1. slices (bundled pyradiomics tumours, the stardist nuclei tiles, the synthetic lesions, or a
+   nnU-Net / Decathlon folder) and a labelled / unlabelled / test split saved with its seed;
+2. the supervised baseline on the labelled slices (it also provides the predictions from which the
+   unlabelled and test slices are described: their masks are never used);
+3. lesion descriptors and reasoning text per slice (teacher, cached; or the descriptor rules);
+4. the semi-supervised scheme without reasoning, and CERS;
+5. Dice / IoU / HD95 / ASD per test slice and their means, `metrics.json`, `metrics.md`, `report.html`
+   with overlays of each method's prediction on the test images.
+
+The folder is claimed by its config (a changed label ratio or epoch count is refused, not mixed with
+the old split and checkpoints); every method checkpoints each epoch, so a rerun continues.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from clinreason.embeddings import embed
+from clinreason.errors import ConfigError
+from clinreason.progress import Observer
+from clinreason.run_folder import claim_folder
+from clinreason.teacher import TeacherConfig, connect, load_prompt
+from clinreason.vision.config import SegmentConfig
+from clinreason.vision.data import Slice2D, SliceSplit, split_slices
+from clinreason.vision.descriptors import describe
+from clinreason.vision.inference import load_run, read_reasoning
+from clinreason.vision.reasoning import generate_reasoning
+from clinreason.vision.report import render_report
+from clinreason.vision.results import TITLES, ReasoningCounts, SegmentSummary, score_method
+from clinreason.vision.sources import load_slices
+from clinreason.vision.train import Method, TrainedModel, predict, train_method
+
+__all__ = ["evaluate_run", "run_segment"]
+
+
+def _reasoning(
+    config: SegmentConfig, slices: list[Slice2D], masks: dict[str, np.ndarray], observer: Observer
+) -> tuple[dict[str, str], ReasoningCounts]:
+    descriptors = {s.id: describe(s.image, masks[s.id], s.spacing) for s in slices}
+    template = load_prompt("cers-reasoning")
+    observer.phase(f"reasoning ({config.teacher})", len(slices))
+    advance = observer.counter(len(slices), "images")
+    if config.teacher == "rules":
+        run = generate_reasoning(slices, descriptors, template, None, None, on_result=advance)
+    else:
+        with connect(TeacherConfig.from_spec(config.teacher, base_url=config.base_url)) as session:
+            run = generate_reasoning(
+                slices,
+                descriptors,
+                template,
+                session.backend,
+                session.cache,
+                with_image=config.teacher_sees_image,
+                on_result=advance,
+            )
+    with (config.out / "reasoning.jsonl").open("w") as handle:
+        for s in slices:
+            row = {"id": s.id, "source": run.source[s.id], "text": run.texts[s.id], **descriptors[s.id].as_dict()}
+            handle.write(json.dumps(row) + "\n")
+    counts = ReasoningCounts(teacher=config.teacher, generated=run.generated, cached=run.cached, fallback=run.fallback)
+    return run.texts, counts
+
+
+def _split(config: SegmentConfig, slices: list[Slice2D]) -> SliceSplit:
+    path = config.out / "split.json"
+    split = (
+        SliceSplit.load(path)
+        if path.is_file()
+        else split_slices(slices, config.label_ratio, test_fraction=config.test_fraction, seed=config.seed)
+    )
+    split.save(path)
+    known = {s.id for s in slices}
+    missing = [i for i in split.labelled + split.unlabelled + split.test if i not in known]
+    if missing:
+        raise ConfigError(f"{path} names slices this data does not have (e.g. {missing[0]}); delete it")
+    return split
+
+
+def _write(
+    folder: Path,
+    summary: SegmentSummary,
+    test: list[Slice2D],
+    probabilities: Mapping[Method, Mapping[str, np.ndarray]],
+    texts: Mapping[str, str],
+    histories: Mapping[Method, Sequence[Mapping[str, float]]],
+) -> None:
+    (folder / "metrics.json").write_text(summary.model_dump_json(indent=2) + "\n")
+    (folder / "metrics.md").write_text(summary.table().markdown())
+    (folder / "report.html").write_text(render_report(summary, test, probabilities, texts, histories))
+
+
+def run_segment(config: SegmentConfig, observer: Observer | None = None) -> SegmentSummary:
+    observer = observer or Observer()
+    started = time.perf_counter()
+    claim_folder(config.out, config)
+    observer.phase("loading images", None)
+    slices = load_slices(config)
+    split = _split(config, slices)
+    by_id = {s.id: s for s in slices}
+    labelled = [by_id[i] for i in split.labelled]
+    unlabelled = [by_id[i] for i in split.unlabelled]
+    test = [by_id[i] for i in split.test]
+
+    def train(method: Method, texts: dict[str, np.ndarray] | None) -> TrainedModel:
+        observer.phase(f"training {TITLES[method]}", config.train.epochs)
+        return train_method(
+            method,
+            labelled,
+            unlabelled,
+            config.train,
+            config.out / method,
+            text_embeddings=texts,
+            on_epoch=lambda e, n, loss: observer.advance(e, n, f"loss {loss:.3f}"),
+        )
+
+    models: dict[Method, TrainedModel] = {}
+    supervised = train("supervised", None)
+    if "supervised" in config.methods:
+        models["supervised"] = supervised
+    # describe unlabelled and test slices from the supervised predictions, never from their masks
+    guessed = predict(supervised, unlabelled + test)
+    masks = {**{s.id: s.mask for s in labelled}, **{i: p > 0.5 for i, p in guessed.items()}}
+    texts, reasoning_counts = _reasoning(config, slices, masks, observer)
+    embeddings = dict(zip([s.id for s in slices], embed([texts[s.id] for s in slices]), strict=True))
+    if "ssl" in config.methods:
+        models["ssl"] = train("ssl", None)
+    if "cers" in config.methods:
+        models["cers"] = train("cers", embeddings)
+    observer.phase("evaluating", len(models))
+    probabilities: dict[Method, dict[str, np.ndarray]] = {}
+    (config.out / "predictions").mkdir(exist_ok=True)
+    results = {}
+    for number, (method, model) in enumerate(models.items(), start=1):
+        probabilities[method] = predict(model, test, text_embeddings=embeddings, pool_images=by_id)
+        arrays: dict[str, Any] = probabilities[method]  # by slice id (numpy types **kwds like its own flags)
+        np.savez_compressed(config.out / "predictions" / f"{method}.npz", **arrays)
+        results[method] = score_method(probabilities[method], test, model.seconds)
+        observer.advance(number, len(models), method)
+    summary = SegmentSummary(
+        data=config.data,
+        slices=len(slices),
+        labelled=len(labelled),
+        unlabelled=len(unlabelled),
+        test=len(test),
+        label_ratio=config.label_ratio,
+        seed=config.seed,
+        reasoning=reasoning_counts,
+        train=config.train,
+        methods=results,
+        seconds=time.perf_counter() - started,
+    )
+    histories = {method: model.history for method, model in models.items()}
+    _write(config.out, summary, test, probabilities, texts, histories)
+    return summary
+
+
+def evaluate_run(folder: Path) -> SegmentSummary:
+    """Metrics and report again from the saved predictions (e.g. after a metric changed)."""
+    summary_path = folder / "metrics.json"
+    if not summary_path.is_file():
+        raise ConfigError(f"{folder} has no metrics.json; run `clinreason segment train` to the end first")
+    summary = SegmentSummary.model_validate_json(summary_path.read_text())
+    _, split, slices = load_run(folder)
+    by_id = {s.id: s for s in slices}
+    test = [by_id[i] for i in split.test]
+    probabilities: dict[Method, dict[str, np.ndarray]] = {}
+    for method, previous in summary.methods.items():
+        with np.load(folder / "predictions" / f"{method}.npz") as saved:
+            probabilities[method] = {key: saved[key] for key in saved.files}
+        summary.methods[method] = score_method(probabilities[method], test, previous.train_seconds)
+    # the training curves come from each method's history.json: no network needs loading to redraw them
+    histories = {m: json.loads((folder / m / "history.json").read_text()) for m in summary.methods}
+    _write(folder, summary, test, probabilities, read_reasoning(folder), histories)
+    return summary

@@ -1,0 +1,42 @@
+"""What `clinreason segment train` runs: one validated config per run folder (saved as config.yaml)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from clinreason.vision.train import Method, TrainSettings
+
+__all__ = ["METHODS", "SegmentConfig"]
+
+METHODS: tuple[Method, ...] = ("supervised", "ssl", "cers")
+
+
+class SegmentConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    data: str = Field(default="pyradiomics", description="pyradiomics, nuclei, synthetic, or a dataset folder.")
+    modality: str = Field(default="unknown", description="A dataset folder's modality (for the reasoning).")
+    anatomy: str = Field(default="unknown")
+    size: int = Field(default=128, ge=32, description="Slices are resized to size x size.")
+    context: int = Field(default=2, ge=0, description="Lesion-free slices kept on each side of a lesion.")
+    synthetic_images: int = Field(default=160, ge=10)
+    label_ratio: float = Field(default=0.25, gt=0, le=1)
+    test_fraction: float = Field(default=0.2, gt=0, lt=1)
+    seed: int = 0
+    teacher: str = Field(default="rules", description="'rules' (descriptor sentences) or backend:model.")
+    base_url: str | None = None
+    teacher_sees_image: bool = Field(
+        default=False, description="openai teachers only: send each slice as an image next to its descriptors."
+    )
+    methods: list[Literal["supervised", "ssl", "cers"]] = Field(default_factory=lambda: list(METHODS))
+    train: TrainSettings = Field(default_factory=TrainSettings)
+    out: Path = Path("runs/segment")
+
+    @model_validator(mode="after")
+    def _vision_teacher(self) -> SegmentConfig:
+        if self.teacher_sees_image and not self.teacher.startswith("openai:"):
+            raise ValueError("teacher_sees_image needs an OpenAI-compatible vision model (teacher: openai:MODEL)")
+        return self
