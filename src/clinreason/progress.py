@@ -33,3 +33,21 @@ class Observer:
             self.advance(done, total, info)
 
         return tick
+
+    def prefixed(self, prefix: str) -> Observer:
+        """This observer with `prefix` before every phase name (for a step inside a larger run)."""
+        return _Prefixed(self, prefix)
+
+
+class _Prefixed(Observer):
+    def __init__(self, inner: Observer, prefix: str) -> None:
+        self.inner, self.prefix = inner, prefix
+
+    def phase(self, name: str, total: int | None = None) -> None:
+        self.inner.phase(self.prefix + name, total)
+
+    def advance(self, done: int, total: int | None = None, info: str = "") -> None:
+        self.inner.advance(done, total, info)
+
+    def note(self, message: str) -> None:
+        self.inner.note(message)

@@ -8,6 +8,9 @@ leaves out `out`, so a folder that was moved or copied can be continued where it
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -16,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from clinreason.errors import ConfigError
 
-__all__ = ["CONFIG_FILE", "claim_folder", "config_differences", "read_folder_config"]
+__all__ = ["CONFIG_FILE", "claim_folder", "config_differences", "config_hash", "read_folder_config"]
 
 CONFIG_FILE = "config.yaml"
 M = TypeVar("M", bound=BaseModel)
@@ -25,12 +28,20 @@ M = TypeVar("M", bound=BaseModel)
 def read_folder_config(folder: str | Path, model: type[M]) -> M:
     """The config a run folder was made with."""
     path = Path(folder) / CONFIG_FILE
+    if not Path(folder).is_dir():
+        raise ConfigError(f"{folder}: no such run folder")
     if not path.is_file():
-        raise ConfigError(f"{folder} is not a run folder of this kind (no {CONFIG_FILE}); run it first")
+        raise ConfigError(f"{folder}: not a run folder (no {CONFIG_FILE})")
     try:
         return model.model_validate(yaml.safe_load(path.read_text()) or {})
     except (yaml.YAMLError, ValidationError) as exc:
-        raise ConfigError(f"{path}: not a valid saved config ({exc}); delete the folder to start again") from exc
+        raise ConfigError(f"{path}: not a valid saved config ({exc}); restore it, or use another folder") from exc
+
+
+def config_hash(config: BaseModel, ignore: frozenset[str] = frozenset({"out"})) -> str:
+    """sha256 of the config (without `out`): the same for every run of the same config, wherever it lies."""
+    payload = json.dumps(config.model_dump(mode="json", exclude=set(ignore)), sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()
 
 
 def config_differences(saved: BaseModel, config: BaseModel, ignore: frozenset[str] = frozenset({"out"})) -> list[str]:
@@ -50,10 +61,9 @@ def claim_folder(folder: str | Path, config: M) -> Path:
         if differences:
             shown = "; ".join(differences[:4]) + (f"; and {len(differences) - 4} more" if len(differences) > 4 else "")
             raise ConfigError(
-                f"{folder} holds a run made with a different config ({shown}); give another --out, or delete "
-                "the folder to start again"
+                f"{folder} holds a run made with a different config ({shown}); to run this config, give another --out"
             )
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # processes of one DDP run write it at once
     tmp.write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
     tmp.replace(path)
     return folder

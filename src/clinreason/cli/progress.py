@@ -16,7 +16,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from clinreason.cli.app import console
+from clinreason.cli.app import err_console
 from clinreason.progress import Observer
 
 
@@ -28,8 +28,7 @@ class RichObserver(Observer):
         self.task: TaskID | None = None
 
     def phase(self, name: str, total: int | None = None) -> None:
-        if self.task is not None:
-            self.progress.stop_task(self.task)
+        self.finish()
         self.task = self.progress.add_task(name, total=total, info="")
 
     def advance(self, done: int, total: int | None = None, info: str = "") -> None:
@@ -37,7 +36,17 @@ class RichObserver(Observer):
             self.progress.update(self.task, completed=done, total=total, info=info)
 
     def note(self, message: str) -> None:
-        self.progress.console.print(message, highlight=False)
+        self.progress.console.print(message, markup=False, highlight=False, emoji=False)
+
+    def finish(self) -> None:
+        """Mark the current phase done (its spinner stops; a bar without a total is shown full)."""
+        if self.task is None:
+            return
+        task = next(t for t in self.progress.tasks if t.id == self.task)
+        done = task.total if task.total is not None else max(task.completed, 1)
+        self.progress.update(self.task, total=done, completed=done)
+        self.progress.stop_task(self.task)
+        self.task = None
 
 
 class RateColumn(ProgressColumn):
@@ -52,16 +61,16 @@ def progress_columns(eta: bool = True, rate: bool = False) -> tuple[ProgressColu
     """The columns of every long command's progress bars (the ETA where steps are even enough)."""
     columns: tuple[ProgressColumn, ...] = (
         SpinnerColumn(),
-        TextColumn("[progress.description]{task.description}"),
+        TextColumn("{task.description}", style="progress.description", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         *((RateColumn(),) if rate else ()),
-        TextColumn("{task.fields[info]}"),
+        TextColumn("{task.fields[info]}", markup=False),
         TimeElapsedColumn(),
     )
     return (*columns, TextColumn("ETA"), TimeRemainingColumn()) if eta else columns
 
 
-def progress() -> Progress:
-    """A progress display on the shared console; use as a context manager."""
-    return Progress(*progress_columns(), console=console)
+def progress_bars(eta: bool = True, rate: bool = False) -> Progress:
+    """Progress bars on stderr (with the log lines; results go to stdout); use as a context manager."""
+    return Progress(*progress_columns(eta=eta, rate=rate), console=err_console)

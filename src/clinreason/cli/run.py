@@ -6,31 +6,25 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
 
-from clinreason.cli.app import app, console, user_errors
-from clinreason.cli.progress import RichObserver, progress_columns
+from clinreason.cli.app import app, console, err_console, user_errors
+from clinreason.cli.progress import RichObserver, progress_bars
 from clinreason.cli.show import print_table
 from clinreason.errors import ConfigError
 from clinreason.pipeline.config import RunConfig, dump_run_config, load_run_config, parse_run_config
 from clinreason.pipeline.results import RunMetrics
 from clinreason.pipeline.run import run_pipeline
 from clinreason.student.config import Precision
+from clinreason.student.data import Objective
 
 SplitChoice = Literal["train", "validation", "test"]
 
 
 def execute(config: RunConfig, until: Literal["train", "evaluate"] = "evaluate") -> None:
-    columns = progress_columns()
-    with Progress(*columns, console=console) as progress:
-        output = run_pipeline(config, RichObserver(progress), until=until)
+    with progress_bars() as bars:
+        observer = RichObserver(bars)
+        output = run_pipeline(config, observer, until=until)
+        observer.finish()
     if output.report is None:
         console.print(f"Trained students are in {output.folder / 'students'}")
         return
@@ -84,20 +78,24 @@ def demo(
 @user_errors
 def distill(
     config_file: Annotated[
-        Path | None, typer.Option("--config", help="Run config whose student section is used.")
+        Path | None, typer.Argument(help="Run config (YAML), as for `run`; without one, the demo's defaults.")
     ] = None,
     cohort_name: Annotated[str | None, typer.Option("--cohort", help="Overrides the config's cohort.")] = None,
-    objective: Annotated[str | None, typer.Option(help="label, rationale_then_label or multitask.")] = None,
+    objective: Annotated[Objective | None, typer.Option(help="Train only this objective.")] = None,
     out: Annotated[Path | None, typer.Option(help="Run folder.")] = None,
 ) -> None:
     """Train the student(s) of a run (teacher rationales first, from the cache when present); no evaluation."""
-    config = load_run_config(config_file) if config_file else RunConfig()
+    if config_file is None:
+        err_console.print(
+            "No run config given: training with the default config (the demo's; `clinreason demo --show-config`)."
+        )
+        config = RunConfig()
+    else:
+        config = load_run_config(config_file)
     updates: dict[str, Any] = {}
     if cohort_name:
         updates["data"] = config.data.model_copy(update={"cohort": cohort_name})
     if objective:
-        if objective not in ("label", "rationale_then_label", "multitask"):
-            raise ConfigError(f"unknown objective '{objective}'; expected label, rationale_then_label or multitask")
         updates["student"] = config.student.model_copy(update={"objectives": [objective]})
     config = config.model_copy(update={**updates, "out": out or config.out})
     execute(config, until="train")
@@ -125,10 +123,10 @@ def predict_command(
 
     cohort = load_cohort(cohort_name)
     records = [cohort.get(i) for i in patient] if patient else select_records(cohort, split, splits_file, 0)
-    student, meta = load_checkpoint(checkpoint)
-    columns = (SpinnerColumn(), TextColumn("predicting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console) as progress:
-        task = progress.add_task("predict", total=None)
+    with progress_bars() as bars:
+        observer = RichObserver(bars)
+        observer.phase(f"loading the student from {checkpoint}", None)
+        student, meta = load_checkpoint(checkpoint)
         predictions = predict(
             student,
             cohort,
@@ -136,15 +134,21 @@ def predict_command(
             meta.objective,
             max_new_tokens=max_new_tokens,
             precision=precision,
-            on_progress=lambda d, t: progress.update(task, completed=d, total=t),
+            observer=observer,
         )
+        observer.finish()
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("".join(p.model_dump_json() + "\n" for p in predictions))
     for p in predictions[:5]:
+        mark = "right" if p.predicted in p.gold else "wrong"
         console.print(
-            f"[bold]{p.record_id}[/] predicted {p.predicted} "
-            f"(P = {p.probabilities[p.predicted]:.2f}), gold {', '.join(p.gold)}"
+            f"{p.record_id}: predicted {p.predicted} (probability {p.probabilities[p.predicted]:.2f}), "
+            f"gold {', '.join(p.gold)}: {mark}",
+            markup=False,
+            highlight=False,
         )
+        if p.rationale and len(predictions) <= 3:
+            console.print(f"  rationale: {p.rationale}", markup=False, highlight=False)
     console.print(f"{len(predictions)} prediction(s) written to {out}")
 
 
@@ -156,12 +160,16 @@ def evaluate_command(
 ) -> None:
     """Predict with the run's trained students, score every model on the evaluation split, write
     metrics.json and report.html (finished steps are reused)."""
+    if not run_folder.is_dir():
+        raise ConfigError(f"{run_folder}: no such run folder (`clinreason run CONFIG` or `clinreason demo` makes one)")
     if show_only:
         path = run_folder / "metrics.json"
         if not path.is_file():
             raise ConfigError(f"{path} not found: run `clinreason evaluate {run_folder}` first")
         print_table(RunMetrics.model_validate_json(path.read_text()).table())
         return
+    if not (run_folder / "config.yaml").is_file():
+        raise ConfigError(f"{run_folder}: not a run folder (no config.yaml)")
     config = load_run_config(run_folder / "config.yaml")
     execute(config.model_copy(update={"out": run_folder}))
 
@@ -204,7 +212,9 @@ def ablation(
         out=out,
         max_new_tokens=64 if quick else 160,
     )
-    with Progress(*progress_columns(eta=False), console=console) as progress:
-        summary = run_ablation(config, RichObserver(progress))
+    with progress_bars(eta=False) as bars:
+        observer = RichObserver(bars)
+        summary = run_ablation(config, observer)
+        observer.finish()
     print_table(summary.table())
     console.print(f"Written to {out / 'ablation.json'} and {out / 'ablation.md'}")

@@ -6,10 +6,9 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
-from rich.progress import Progress
 
 from clinreason.cli.app import app, console, user_errors
-from clinreason.cli.progress import RichObserver, progress_columns
+from clinreason.cli.progress import RichObserver, progress_bars
 from clinreason.cli.show import print_table
 from clinreason.yaml_models import load_yaml_model, validate_model
 
@@ -51,8 +50,10 @@ def segment_train(
         settings = load_yaml_model(config, SegmentConfig, "segmentation config", defaults=values)
     else:
         settings = validate_model(values, SegmentConfig, "segmentation config", "segment train")
-    with Progress(*progress_columns(), console=console) as progress:
-        summary = run_segment(settings, RichObserver(progress))
+    with progress_bars() as bars:
+        observer = RichObserver(bars)
+        summary = run_segment(settings, observer)
+        observer.finish()
     print_table(summary.table())
     console.print(f"Written to {settings.out} (metrics.json, metrics.md, report.html, checkpoints)")
 

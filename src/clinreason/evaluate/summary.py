@@ -133,3 +133,38 @@ def model_metrics(
     if intervals is not None:
         metrics.accuracy_ci, metrics.macro_f1_ci = intervals
     return metrics
+
+
+def verdict(models: Mapping[str, ModelMetrics]) -> list[str]:
+    """Which model does best, in plain sentences, and whether the best student is above or below the best
+    baseline by more than their 95% intervals allow (macro-F1: the headline metric when classes are
+    imbalanced, where accuracy rewards always answering the majority class)."""
+    if not models:
+        return []
+    by_f1 = max(models.items(), key=lambda item: item[1].diagnosis.macro_f1)
+    lines = [f"Best macro-F1 on this split: {by_f1[0]} ({by_f1[1].diagnosis.macro_f1:.3f})."]
+    scored = [(name, m.diagnosis.auroc) for name, m in models.items() if m.diagnosis.auroc is not None]
+    if scored:
+        name, auroc = max(scored, key=lambda item: item[1] or 0.0)
+        lines.append(f"Best AUROC: {name} ({auroc:.3f}).")
+    students = [(n, m) for n, m in models.items() if m.kind == "student"]
+    baselines = [(n, m) for n, m in models.items() if m.kind == "baseline"]
+    if students and baselines:
+        (s_name, s), (b_name, b) = (
+            max(group, key=lambda item: item[1].diagnosis.macro_f1) for group in (students, baselines)
+        )
+        gap = s.diagnosis.macro_f1 - b.diagnosis.macro_f1
+        side = "above" if gap > 0 else "below"
+        sentence = (
+            f"The best student ({s_name}, macro-F1 {s.diagnosis.macro_f1:.3f}) is {abs(gap):.3f} {side} the best "
+            f"baseline ({b_name}, {b.diagnosis.macro_f1:.3f})"
+        )
+        if s.macro_f1_ci is not None and b.macro_f1_ci is not None:
+            overlap = s.macro_f1_ci.low <= b.macro_f1_ci.high and b.macro_f1_ci.low <= s.macro_f1_ci.high
+            sentence += (
+                "; their 95% intervals overlap, so this split does not show a difference"
+                if overlap
+                else "; their 95% intervals do not overlap"
+            )
+        lines.append(sentence + ".")
+    return lines

@@ -34,6 +34,13 @@ class DataSettings(_Section):
     validation_limit: int | None = Field(default=None, ge=1, description="Only the first N validation patients.")
     test_limit: int | None = Field(default=None, ge=1, description="Only the first N evaluation patients.")
 
+    @field_validator("fractions")
+    @classmethod
+    def _fractions(cls, value: tuple[float, float, float]) -> tuple[float, float, float]:
+        if min(value) < 0 or value[0] <= 0 or abs(sum(value) - 1.0) > 1e-6:
+            raise ValueError(f"train, validation, test fractions must be >= 0, train > 0, and sum to 1; got {value}")
+        return value
+
 
 class TeacherSettings(TeacherConfig):
     exemplars: Path | None = None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from clinreason.evaluate.summary import ModelMetrics, RationaleMetrics
+from clinreason.evaluate.summary import ModelMetrics, RationaleMetrics, verdict
 from clinreason.evaluate.tables import ResultTable, fmt
 from clinreason.student.config import TrainConfig
 from clinreason.teacher import RunSummary
@@ -38,16 +38,19 @@ class RunMetrics(BaseModel):
     teacher: TeacherReport
     models: dict[str, ModelMetrics] = Field(description="student:<objective>, baseline:<name>, teacher:few-shot.")
     timings_s: dict[str, float] = Field(default_factory=dict, description="Seconds per stage.")
+    clinreason_version: str | None = None
+    created: str | None = Field(default=None, description="When these metrics were computed (UTC, ISO 8601).")
+    config_sha256: str | None = Field(default=None, description="Of the run config without `out`.")
 
     def table(self) -> ResultTable:
         rows = []
         for name, m in self.models.items():
             d, r, ci = m.diagnosis, m.rationale, m.accuracy_ci
-            accuracy = fmt(d.accuracy) + (f" [{ci.low:.2f}, {ci.high:.2f}]" if ci else "")
             rows.append(
                 [
                     name,
-                    accuracy,
+                    fmt(d.accuracy),
+                    f"{ci.low:.2f}-{ci.high:.2f}" if ci else "–",
                     fmt(d.macro_f1),
                     fmt(d.auroc),
                     fmt(d.ece),
@@ -57,8 +60,18 @@ class RunMetrics(BaseModel):
             )
         return ResultTable(
             title=f"{self.cohort}, {self.split} split (n = {self.n})",
-            columns=["model", "accuracy [95% CI]", "macro-F1", "AUROC", "ECE", "verified claims", "label consistency"],
+            columns=[
+                "model",
+                "accuracy",
+                "95% CI",
+                "macro-F1",
+                "AUROC",
+                "ECE",
+                "claims verified",
+                "label consistent",
+            ],
             rows=rows,
+            notes=verdict(self.models),
         )
 
 

@@ -8,19 +8,22 @@ refused rather than silently mixed.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Literal
 
+from clinreason import __version__
 from clinreason.errors import ConfigError
 from clinreason.evaluate.baselines import fit_predict_baseline
 from clinreason.evaluate.claims import cohort_categories
 from clinreason.evaluate.diagnosis import NO_ANSWER
-from clinreason.evaluate.report import ReportInput, render_report
-from clinreason.evaluate.summary import ModelMetrics, RationaleMetrics, model_metrics, rationale_metrics
+from clinreason.evaluate.report import Answer, ReportInput, render_report
+from clinreason.evaluate.summary import ModelMetrics, RationaleMetrics, model_metrics, rationale_metrics, verdict
 from clinreason.knowledge import fact_sheet
 from clinreason.pipeline.config import RunConfig
 from clinreason.pipeline.rationalize import run_and_save
@@ -28,12 +31,12 @@ from clinreason.pipeline.results import RunMetrics, TeacherReport
 from clinreason.progress import Observer
 from clinreason.records import Splits, load_cohort, make_splits
 from clinreason.records.schema import Cohort, PatientRecord
-from clinreason.run_folder import claim_folder
+from clinreason.run_folder import claim_folder, config_hash
 from clinreason.student.checkpoint import load_checkpoint
 from clinreason.student.data import build_examples
 from clinreason.student.model import load_student
 from clinreason.student.predict import Prediction, predict
-from clinreason.student.train import EvalPoint, TrainResult, train
+from clinreason.student.train import EvalPoint, TrainResult, train, training_finished
 from clinreason.teacher import (
     RunSummary,
     TeacherResult,
@@ -46,6 +49,8 @@ from clinreason.teacher import (
 )
 
 log = logging.getLogger(__name__)
+
+TIMINGS_FILE = "timings.json"
 
 
 @dataclass
@@ -86,13 +91,17 @@ def _teacher_step(
     label: str,
 ) -> TeacherRun:
     """One teacher job of the run; a job whose results are already in the run folder is read back."""
-    if out.is_file() and out.with_suffix(".summary.json").is_file():
+    if _saved(out):
         summary = RunSummary.model_validate_json(out.with_suffix(".summary.json").read_text())
         return TeacherRun(results=read_results(out), summary=summary)
     settings = config.teacher
     template = load_prompt(settings.prompt if task == "rationalize" else settings.diagnose_prompt)
     shots = [] if settings.zero_shot else load_exemplars(cohort, settings.exemplars)
     return run_and_save(session, cohort, records, template, out, exemplars=shots, observer=observer, label=label)
+
+
+def _saved(out: Path) -> bool:
+    return out.is_file() and out.with_suffix(".summary.json").is_file()
 
 
 def _teacher_answer(result: TeacherResult) -> str:
@@ -128,6 +137,22 @@ class _Context:
     val_records: list[PatientRecord]
     test_records: list[PatientRecord]
     timings: dict[str, float] = field(default_factory=dict)
+    main_process: bool = True
+
+    def record(self, stage: str, seconds: float) -> None:
+        """A stage's time, kept in the folder: a rerun that reuses the stage keeps the recorded time."""
+        self.timings[stage] = seconds
+        if self.main_process:
+            (self.folder / TIMINGS_FILE).write_text(json.dumps(self.timings, indent=2) + "\n")
+
+
+def _recorded_timings(folder: Path) -> dict[str, float]:
+    path = folder / TIMINGS_FILE
+    try:
+        return {str(k): float(v) for k, v in json.loads(path.read_text()).items()} if path.is_file() else {}
+    except (ValueError, AttributeError):  # a damaged timings file only loses the old timings
+        log.warning("%s is not readable; stage timings start afresh", path)
+        return {}
 
 
 @dataclass
@@ -164,6 +189,7 @@ def run_pipeline(
         train_records=splits.apply(cohort, "train").records[: config.data.train_limit],
         val_records=splits.apply(cohort, "validation").records[: config.data.validation_limit],
         test_records=splits.apply(cohort, config.evaluation.split).records[: config.data.test_limit],
+        timings=_recorded_timings(folder),
     )
     observer.note(
         f"{cohort.name}: {len(ctx.train_records)} training, {len(ctx.val_records)} validation and "
@@ -173,6 +199,7 @@ def run_pipeline(
     import torch
 
     processes = PartialState(cpu=not torch.cuda.is_available())
+    ctx.main_process = processes.is_main_process
     evaluate = until == "evaluate" and processes.is_main_process
     with processes.main_process_first():
         teacher = _teacher_stage(ctx, with_test=until == "evaluate")
@@ -197,10 +224,13 @@ def run_pipeline(
         ),
         models=models,
         timings_s=ctx.timings,
+        clinreason_version=__version__,
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        config_sha256=config_hash(config),
     )
     (folder / "metrics.json").write_text(metrics.model_dump_json(indent=2) + "\n")
     (folder / "metrics.md").write_text(metrics.table().markdown())
-    report = _report_stage(ctx, teacher, students, models, extra, patients)
+    report = _report_stage(ctx, teacher, students, metrics, extra, patients)
     return RunOutput(folder=folder, metrics=metrics, report=report, timings=ctx.timings)
 
 
@@ -246,6 +276,7 @@ def _teacher_stage(ctx: _Context, with_test: bool) -> _TeacherOutput:
                     "diagnosis without the label",
                 )
             )
+        reused = all(_saved(out) for _, _, _, out, _ in jobs)
         for key, task, records, out, what in jobs:
             runs[key] = _teacher_step(
                 session,
@@ -257,7 +288,8 @@ def _teacher_stage(ctx: _Context, with_test: bool) -> _TeacherOutput:
                 ctx.observer,
                 f"teacher: {what} ({len(records)} patients)",
             )
-    ctx.timings["teacher_s"] = time.perf_counter() - started
+    if not reused:  # a teacher stage read back entirely keeps its recorded time
+        ctx.record("teacher_s", time.perf_counter() - started)
     return _TeacherOutput(
         runs=runs,
         train=_kept(runs["train"]),
@@ -276,7 +308,7 @@ def _student_stage(
         name, out = f"student:{objective}", ctx.folder / "students" / objective
         train_examples = build_examples(ctx.cohort, patients, objective, teacher.train)
         val_examples = build_examples(ctx.cohort, ctx.val_records, objective, teacher.validation)
-        started = time.perf_counter()
+        started, trained_before = time.perf_counter(), training_finished(out)
         ctx.observer.phase(f"{name}: training on {len(train_examples)} examples", None)
         result = train(
             load_student(config.student.model),
@@ -288,14 +320,15 @@ def _student_stage(
         )
         output.results[objective], output.histories[name] = result, result.state.history
         (out / "history.json").write_text(result.model_dump_json(indent=2))
-        ctx.timings[f"{objective}_train_s"] = time.perf_counter() - started
+        if not trained_before:
+            ctx.record(f"{objective}_train_s", max(time.perf_counter() - started, result.state.train_seconds))
         if not predict_test:
             continue
         started = time.perf_counter()
         prediction_file = ctx.folder / "predictions" / f"student-{objective}.jsonl"
         if not prediction_file.is_file():
+            ctx.observer.phase(f"{name}: loading the best checkpoint", None)
             best, _ = load_checkpoint(result.best_checkpoint)
-            ctx.observer.phase(f"{name}: predicting {len(ctx.test_records)} {config.evaluation.split} patients", None)
             _write_predictions(
                 prediction_file,
                 predict(
@@ -306,11 +339,11 @@ def _student_stage(
                     max_new_tokens=config.evaluation.max_new_tokens,
                     batch_size=config.evaluation.batch_size,
                     precision=config.student.train.precision,
-                    on_progress=lambda d, t: ctx.observer.advance(d, t),
+                    observer=ctx.observer.prefixed(f"{name}: "),
                 ),
             )
+            ctx.record(f"{objective}_predict_s", time.perf_counter() - started)
         output.predictions[name] = _read_predictions(prediction_file)
-        ctx.timings[f"{objective}_predict_s"] = time.perf_counter() - started
     return output
 
 
@@ -402,7 +435,7 @@ def _evaluate_stage(
         if teacher.references
         else None
     )
-    ctx.timings["evaluate_s"] = time.perf_counter() - started
+    ctx.record("evaluate_s", time.perf_counter() - started)
     return models, reference
 
 
@@ -410,21 +443,28 @@ def _report_stage(
     ctx: _Context,
     teacher: _TeacherOutput,
     students: _StudentOutput,
-    models: dict[str, ModelMetrics],
+    metrics: RunMetrics,
     reference: RationaleMetrics | None,
     patients: list[PatientRecord],
 ) -> Path:
     config, ev, ids = ctx.config, ctx.config.evaluation, [r.id for r in ctx.test_records]
+    models = metrics.models
     gold_key = "teacher (reference, knows the gold label)"
     rationales: dict[str, dict[str, str]] = {gold_key: teacher.references}
-    answers: dict[str, dict[str, str]] = {gold_key: {i: "gold label given" for i in teacher.references}}
+    answers: dict[str, dict[str, Answer]] = {
+        gold_key: {i: Answer(None, "written knowing the gold label") for i in teacher.references}
+    }
     for name, items in students.predictions.items():
         rationales[name] = {p.record_id: p.rationale for p in items if p.rationale}
-        answers[name] = {p.record_id: f"{p.predicted} (P = {max(p.probabilities.values()):.2f})" for p in items}
+        answers[name] = {
+            p.record_id: Answer(p.predicted, f"probability {p.probabilities[p.predicted]:.2f}") for p in items
+        }
     if "diagnose" in teacher.runs:
         results = {r.record_id: r for r in teacher.runs["diagnose"].results}
         rationales["teacher:few-shot"] = {i: results[i].rationale or "" for i in ids if results[i].rationale}
-        answers["teacher:few-shot"] = {i: results[i].stated or NO_ANSWER for i in ids}
+        answers["teacher:few-shot"] = {
+            i: Answer(stated, "") if (stated := _teacher_answer(results[i])) != NO_ANSWER else Answer(None) for i in ids
+        }
     teacher_lines = [
         f"{split}: {run.summary.kept} kept, {run.summary.rejected} rejected, {run.summary.failed} failed, "
         f"{run.summary.retried} needed a retry ({run.summary.generated} generated now, {run.summary.cached} cached)"
@@ -456,6 +496,13 @@ def _report_stage(
             predictions=answers,
             categories=cohort_categories(ctx.cohort),
             reference_text=fact_sheet(ctx.cohort),
+            provenance=[
+                f"computed {metrics.created}",
+                f"clinreason {metrics.clinreason_version}",
+                f"config sha256 {(metrics.config_sha256 or '')[:12]}",
+                f"run folder {ctx.folder}",
+            ],
+            verdict=verdict(models),
             notes=[
                 "Models are selected on the validation split (lowest validation loss); the test split is used once.",
                 "Confidence intervals: 95% percentile bootstrap over test patients.",

@@ -164,11 +164,11 @@ def run_segment(config: SegmentConfig, observer: Observer | None = None) -> Segm
 
 def evaluate_run(folder: Path) -> SegmentSummary:
     """Metrics and report again from the saved predictions (e.g. after a metric changed)."""
+    _, split, slices = load_run(folder)
     summary_path = folder / "metrics.json"
     if not summary_path.is_file():
-        raise ConfigError(f"{folder} has no metrics.json; run `clinreason segment train` to the end first")
+        raise ConfigError(f"{folder} has no metrics.json yet: `clinreason segment train` has not finished there")
     summary = SegmentSummary.model_validate_json(summary_path.read_text())
-    _, split, slices = load_run(folder)
     by_id = {s.id: s for s in slices}
     test = [by_id[i] for i in split.test]
     probabilities: dict[Method, dict[str, np.ndarray]] = {}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from collections import Counter
 from pathlib import Path
 from typing import Literal
@@ -78,7 +79,7 @@ class Splits(BaseModel):
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # several processes may save at once
         tmp.write_text(self.model_dump_json(indent=2) + "\n")
         tmp.replace(path)
         return path

@@ -8,10 +8,11 @@ AUROC and calibration can be measured on generative students too.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from pydantic import BaseModel
 
+from clinreason.progress import Observer
 from clinreason.records.schema import Cohort, PatientRecord
 from clinreason.student.config import Precision
 from clinreason.student.data import FINAL, Objective, TaskKind, prompt_ids, student_prompt
@@ -135,12 +136,14 @@ def predict(
     max_new_tokens: int = 256,
     batch_size: int = 8,
     precision: Precision = "fp32",
-    on_progress: Callable[[int, int], None] | None = None,
+    observer: Observer | None = None,
 ) -> list[Prediction]:
     """Diagnosis + probabilities for every record; a rationale too when the objective produces one.
 
     `precision` applies to rationale generation only ("auto": bf16 where the device computes it natively);
-    class probabilities are always scored with the model's own weights."""
+    class probabilities are always scored with the model's own weights. `observer` sees two phases:
+    writing the rationales (when there are any), then scoring the diagnosis options, each per patient."""
+    observer = observer or Observer()
     choices = options(cohort)
     letters = [letter for letter, _, _ in choices]
     labels = [label for _, label, _ in choices]
@@ -150,6 +153,7 @@ def predict(
         task: TaskKind = "rationale" if objective == "multitask" else "label"
         prompts = [student_prompt(cohort, r, objective, task) for r in records]
         writer = _for_generation(student, precision)
+        observer.phase(f"writing {len(records)} rationale(s)", len(records))
         for begin in range(0, len(records), batch_size):
             chunk = records[begin : begin + batch_size]
             outputs = generate(
@@ -157,9 +161,9 @@ def predict(
             )
             for record, text in zip(chunk, outputs, strict=True):
                 texts[record.id] = text
-            if on_progress is not None:
-                on_progress(min(begin + batch_size, len(records)), 2 * len(records))
+            observer.advance(min(begin + batch_size, len(records)), len(records))
     predictions: list[Prediction] = []
+    observer.phase(f"scoring the diagnosis of {len(records)} patient(s)", len(records))
     for index, record in enumerate(records):
         prefix = FINAL
         stated = rationale = None
@@ -184,7 +188,5 @@ def predict(
                 text=texts.get(record.id),
             )
         )
-        if on_progress is not None:
-            done = (len(records) if texts else 0) + index + 1
-            on_progress(done, 2 * len(records) if texts else len(records))
+        observer.advance(index + 1, len(records))
     return predictions

