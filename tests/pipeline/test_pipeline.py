@@ -4,11 +4,14 @@ first (keyed exactly as the real teacher's would be), so no model is needed for 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from clinreason.cli import app
 from clinreason.errors import ConfigError
 from clinreason.knowledge import fact_sheet
 from clinreason.pipeline.config import parse_run_config
@@ -105,8 +108,25 @@ def test_pipeline_end_to_end(tmp_path: Path, tiny_student_dir: Path) -> None:
     report = output.report.read_text()  # type: ignore[union-attr]
     assert "<img" in report and "Calibration" in report and "verified-claim rate" in report
 
+    assert "Research use only" in report and "config sha256" in report and "Best macro-F1 on this split" in report
+
     again = run_pipeline(config)  # everything is reused
     assert again.metrics is not None and again.metrics.models.keys() == metrics["models"].keys()
+    recorded = {k: v for k, v in metrics["timings_s"].items() if k != "evaluate_s"}
+    assert {"teacher_s", "label_train_s", "label_predict_s"} <= set(recorded)
+    assert {k: again.metrics.timings_s[k] for k in recorded} == recorded  # reused stages keep their time
+
+    # a run folder copied elsewhere continues there: nothing is trained or predicted again
+    moved = tmp_path / "moved"
+    shutil.copytree(tmp_path / "run", moved)
+    stamp = (moved / "students" / "label" / "best" / "student.json").stat().st_mtime_ns
+    result = CliRunner().invoke(app, ["evaluate", str(moved)], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    assert (moved / "students" / "label" / "best" / "student.json").stat().st_mtime_ns == stamp
+    resumed = json.loads((moved / "metrics.json").read_text())
+    assert {k: resumed["timings_s"][k] for k in recorded} == recorded
+    for name in metrics["models"]:  # at 80 columns, every model name is printed whole
+        assert any(line.strip().split(" ")[0] == name for line in result.output.splitlines()), name
     changed = config.model_copy(update={"name": "other"})
     with pytest.raises(ConfigError, match="made with a different config"):
         run_pipeline(changed)

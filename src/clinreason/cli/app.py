@@ -126,7 +126,8 @@ def _version(value: bool) -> None:
 # "Saving current state", per-request HTTP lines); shown with --verbose.
 # Warnings too for the first three: accelerate's "Removed shared tensor ... while saving" is expected.
 NOISY = {"accelerate": logging.ERROR, "transformers": logging.ERROR, "sentence_transformers": logging.ERROR}
-NOISY.update(dict.fromkeys(("huggingface_hub", "openai", "httpx", "httpcore", "urllib3"), logging.WARNING))
+# absl: rouge-score's "Using default tokenizer."
+NOISY.update(dict.fromkeys(("huggingface_hub", "openai", "httpx", "httpcore", "urllib3", "absl"), logging.WARNING))
 
 
 def quiet_libraries(verbose: bool) -> None:

@@ -14,6 +14,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.table import Column
 from rich.text import Text
 
 from clinreason.cli.app import err_console
@@ -58,19 +59,26 @@ class RateColumn(ProgressColumn):
 
 
 def progress_columns(eta: bool = True, rate: bool = False) -> tuple[ProgressColumn, ...]:
-    """The columns of every long command's progress bars (the ETA where steps are even enough)."""
+    """The columns of every long command's progress bars (the time remaining where steps are even
+    enough). Long descriptions and statuses wrap instead of pushing the bar and the counts off an
+    80-column terminal."""
     columns: tuple[ProgressColumn, ...] = (
         SpinnerColumn(),
-        TextColumn("{task.description}", style="progress.description", markup=False),
-        BarColumn(),
+        TextColumn(
+            "{task.description}",
+            style="progress.description",
+            markup=False,
+            table_column=Column(ratio=2, overflow="fold"),
+        ),
+        BarColumn(bar_width=None, table_column=Column(ratio=1, min_width=8)),
         MofNCompleteColumn(),
         *((RateColumn(),) if rate else ()),
-        TextColumn("{task.fields[info]}", markup=False),
+        TextColumn("{task.fields[info]}", markup=False, table_column=Column(max_width=22, overflow="fold")),
         TimeElapsedColumn(),
     )
-    return (*columns, TextColumn("ETA"), TimeRemainingColumn()) if eta else columns
+    return (*columns, TimeRemainingColumn()) if eta else columns
 
 
 def progress_bars(eta: bool = True, rate: bool = False) -> Progress:
     """Progress bars on stderr (with the log lines; results go to stdout); use as a context manager."""
-    return Progress(*progress_columns(eta=eta, rate=rate), console=err_console)
+    return Progress(*progress_columns(eta=eta, rate=rate), console=err_console, expand=True)

@@ -118,11 +118,12 @@ def predict_command(
 ) -> None:
     """Diagnosis, class probabilities and rationale from a trained student, for a split or some patients."""
     from clinreason.records import load_cohort, select_records
-    from clinreason.student.checkpoint import load_checkpoint
+    from clinreason.student.checkpoint import load_checkpoint, read_meta
     from clinreason.student.predict import predict
 
     cohort = load_cohort(cohort_name)
     records = [cohort.get(i) for i in patient] if patient else select_records(cohort, split, splits_file, 0)
+    read_meta(checkpoint)  # a wrong path fails here, before any progress bar
     with progress_bars() as bars:
         observer = RichObserver(bars)
         observer.phase(f"loading the student from {checkpoint}", None)

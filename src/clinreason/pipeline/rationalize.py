@@ -62,7 +62,9 @@ def run_and_save(
 
     def update(result: TeacherResult) -> None:
         counts[result.status] += 1
-        info = f"kept {counts['kept']} rejected {counts['rejected']} failed {counts['failed']}"
+        info = f"{counts['kept']} kept, {counts['rejected']} rejected" + (
+            f", {counts['failed']} failed" if counts["failed"] else ""
+        )
         observer.advance(counts.total(), len(records), info)
 
     try:
