@@ -86,9 +86,11 @@ def train_speed(student: Any, examples: list[Any], precision: str, steps: int, b
     from clinreason.student.train import batch_loss, collate, encode
 
     config = TrainConfig(precision=precision, batch_size=batch_size)  # type: ignore[arg-type]
-    from clinreason.student.train import _forget_previous_run, keeps_logits, resolve_precision
+    from clinreason.student.train import _checkpoint_activations, _forget_previous_run, keeps_logits, resolve_precision
 
     _forget_previous_run()
+    if config.gradient_checkpointing:  # the training defaults (bench/student_training.py compares them)
+        _checkpoint_activations(student.model)
     accelerator = Accelerator(mixed_precision=resolve_precision(precision), cpu=not torch.cuda.is_available())
     model = student.model
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
@@ -104,7 +106,15 @@ def train_speed(student: Any, examples: list[Any], precision: str, steps: int, b
         batch = {k: v.to(accelerator.device) for k, v in batch.items()}
         started = time.perf_counter()
         with accelerator.autocast():
-            loss = batch_loss(model, {**batch, "tasks": tasks}, student.kind, "rationale_then_label", 0.5, keep)
+            loss = batch_loss(
+                model,
+                {**batch, "tasks": tasks},
+                student.kind,
+                "rationale_then_label",
+                0.5,
+                keep,
+                chunked=config.chunked_loss,
+            )
         accelerator.backward(loss)
         optimizer.step()
         optimizer.zero_grad()
@@ -117,7 +127,16 @@ def train_speed(student: Any, examples: list[Any], precision: str, steps: int, b
         "batch": batch_size,
         "tokens_per_s": round(sum(tokens) / sum(times), 1),
         "seconds_per_step": round(statistics.median(times), 2),
+        "peak_rss_gb_so_far": round(_peak_rss_gb(), 2),
     }
+
+
+def _peak_rss_gb() -> float:
+    """Peak resident memory of this process so far (Linux reports KiB); each configuration's own peak
+    is in bench/student_training.py, which runs every configuration in its own process."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
 def student_latency(student: Any, cohort: Any, records: list[Any], new_tokens: int) -> dict[str, Any]:

@@ -151,3 +151,29 @@ def test_two_runs_in_one_process_may_use_different_precisions(
     bf16 = _config("label", epochs=1, max_steps=1, precision="bf16", gradient_accumulation=2)
     assert train(tiny_causal(), train_examples, val_examples, fp32, tmp_path / "a").state.finished
     assert train(tiny_causal(), train_examples, val_examples, bf16, tmp_path / "b").state.finished
+
+
+def test_a_failed_compile_trains_eagerly_with_a_warning(
+    tiny_causal: Callable[[], Student],
+    toy_cohort: Cohort,
+    toy_rationales: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A machine without a C++ compiler fails inside the first compiled call; training must go on eagerly
+    and end with the model an eager run gives."""
+
+    def broken_compile(model: object, **_: object) -> Callable[..., object]:
+        def call(*args: object, **kwargs: object) -> object:
+            raise RuntimeError("InductorError: no C++ compiler found\nmore detail")
+
+        return call
+
+    train_examples, val_examples = _data(toy_cohort, toy_rationales, "label")
+    eager = train(tiny_causal(), train_examples, val_examples, _config("label", compile="off"), tmp_path / "eager")
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    with caplog.at_level("WARNING", logger="clinreason.student.train"):
+        result = train(tiny_causal(), train_examples, val_examples, _config("label", compile="on"), tmp_path / "c")
+    assert "torch.compile failed (InductorError: no C++ compiler found); training without it" in caplog.text
+    assert [p.val_loss for p in result.state.history] == pytest.approx([p.val_loss for p in eager.state.history])

@@ -30,6 +30,10 @@ def llama_server(smollm2: Path) -> Iterator[Any]:
     params.cpuparams.n_threads = 2
     params.cpuparams_batch.n_threads = 2
     params.verbosity = -1
+    # the settings docs/teacher.md recommends for a llama.cpp server: prompt cache, n-gram speculation
+    params.cache_prompt = True
+    params.speculative.types = [xlc.common_speculative_type.COMMON_SPECULATIVE_TYPE_NGRAM_SIMPLE]
+    params.speculative.ngram_simple.size_m, params.speculative.ngram_simple.size_n = 6, 3
     server = xlc.Server(params)
     yield server
     del server

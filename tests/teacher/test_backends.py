@@ -26,6 +26,7 @@ from clinreason.teacher import (
 from clinreason.teacher.gguf_backend import EmbeddedGGUFBackend
 from clinreason.teacher.hf_backend import TransformersBackend
 from clinreason.teacher.openai_backend import OpenAICompatibleBackend
+from clinreason.teacher.speculation import Speculation
 
 MESSAGES = [
     {"role": "system", "content": "You are a doctor."},
@@ -68,6 +69,29 @@ def test_embedded_gguf_backend_runs_the_teacher_for_real(tmp_path: Path) -> None
     assert [r.model_dump() for r in again.results] == [r.model_dump() for r in first.results]
 
 
+def _rationalization_prompts(n: int) -> list[list[Any]]:
+    from clinreason.knowledge import fact_sheet
+    from clinreason.teacher.prompts import build_messages
+
+    cohort = load_cohort("pima-diabetes")
+    template, shots, sheet = load_prompt("kwon-rationalize"), load_exemplars(cohort), fact_sheet(cohort)
+    return [build_messages(template, cohort, record, shots, sheet) for record in cohort.records[:n]]
+
+
+def test_speculation_keeps_the_greedy_answers_and_reports_its_drafts() -> None:
+    prompts = _rationalization_prompts(2)
+    answers = {}
+    for kind in ("none", "ngram"):
+        backend = EmbeddedGGUFBackend("smollm2-135m", slots=1, speculation=Speculation(kind=kind))
+        answers[kind] = [backend.chat(m, Sampling(max_tokens=96)) for m in prompts]
+        backend.close()
+    assert [c.text for c in answers["ngram"]] == [c.text for c in answers["none"]]
+    assert all(c.drafted_tokens for c in answers["ngram"]) and not any(c.drafted_tokens for c in answers["none"])
+    assert all(0 <= (c.accepted_tokens or 0) <= (c.drafted_tokens or 0) for c in answers["ngram"])
+    # the second prompt shares the first's system prompt, fact sheet and exemplars: served from the cache
+    assert (answers["none"][1].cached_prompt_tokens or 0) > 0.5 * (answers["none"][1].prompt_tokens or 0)
+
+
 def test_embedded_backend_reports_a_refused_request() -> None:
     backend = EmbeddedGGUFBackend("smollm2-135m", slots=1, context_per_slot=256)
     with pytest.raises(BackendError, match="refused the request: .*context"):
@@ -91,6 +115,9 @@ def test_openai_compatible_backend_against_a_real_server(llama_server: Any, tmp_
         )
     assert run.summary.generated == 2 and run.summary.failed == 0
     assert run.summary.teacher == "openai:smollm2"
+    # llama.cpp's server reports its prompt-cache hits; the two prompts share their long prefix
+    assert 0 < run.summary.cached_prompt_tokens < run.summary.prompt_tokens
+    assert 0 <= run.summary.accepted_tokens <= run.summary.drafted_tokens and run.summary.drafted_tokens > 0
 
 
 def _closed_port() -> int:

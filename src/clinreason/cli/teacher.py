@@ -26,6 +26,7 @@ from clinreason.teacher import (
     TeacherUnavailable,
 )
 from clinreason.teacher.prompts import list_prompts
+from clinreason.teacher.speculation import Speculation
 
 SplitChoice = Literal["train", "validation", "test", "all"]
 
@@ -50,6 +51,12 @@ def print_run_summary(summary: RunSummary) -> None:
         f"{summary.completion_tokens} tokens generated in {summary.seconds:.1f} s"
         + (f" ({rate:,.0f} generations/h)" if rate else "")
     )
+    if summary.prompt_tokens:
+        served = summary.cached_prompt_tokens / summary.prompt_tokens
+        console.print(f"Prompt tokens served from the engine's prefix cache: {served:.0%} of {summary.prompt_tokens:,}")
+    if summary.drafted_tokens:
+        accepted = summary.accepted_tokens / summary.drafted_tokens
+        console.print(f"Speculative drafts accepted: {accepted:.0%} of {summary.drafted_tokens:,} drafted tokens")
     if summary.accuracy is not None:
         console.print(f"Teacher accuracy: {summary.correct}/{summary.total} = {summary.accuracy:.1%}")
 
@@ -83,6 +90,11 @@ def rationalize_command(
     max_attempts: Annotated[int, typer.Option(min=1, help="Tries per patient before rejecting it.")] = 3,
     timeout: Annotated[float, typer.Option(help="Seconds before a server request times out.")] = 120.0,
     threads: Annotated[int | None, typer.Option(min=1, help="gguf: CPU threads (default: all cores).")] = None,
+    speculation: Annotated[
+        Literal["none", "ngram", "ngram_map", "draft"],
+        typer.Option(help="gguf: speculative decoding (docs/teacher.md, Speed)."),
+    ] = "ngram",
+    draft_model: Annotated[str | None, typer.Option(help="gguf, --speculation draft: e.g. qwen2.5-coder-0.5b.")] = None,
     cache: Annotated[Path | None, typer.Option(help="SQLite cache (default: ~/.cache/clinreason).")] = None,
     out: Annotated[Path | None, typer.Option(help="Results JSONL (default: runs/rationales/...).")] = None,
     export_cache: Annotated[Path | None, typer.Option(help="Also export every cached generation as JSONL.")] = None,
@@ -97,6 +109,7 @@ def rationalize_command(
         max_attempts=max_attempts,
         threads=threads,
         sampling=Sampling(max_tokens=max_tokens, temperature=temperature),
+        speculation=Speculation(kind=speculation, draft_model=draft_model),
     )
     cohort = load_cohort(cohort_name)
     records = select_records(cohort, split, splits_file, seed)[:limit]

@@ -134,10 +134,25 @@ def _collate_text(items: Sequence[Encoded], pad_id: int, kind: str) -> dict[str,
     }
 
 
-def batch_loss(model: Any, batch: dict[str, Any], kind: str, objective: str, alpha: float, keep: bool) -> Any:
-    """Token-averaged cross-entropy per task; multitask mixes them as alpha * label + (1 - alpha) * rationale."""
+LOSS_CHUNK = 64  # answer positions whose logits exist at one time in the chunked loss
+
+
+def batch_loss(
+    model: Any,
+    batch: dict[str, Any],
+    kind: str,
+    objective: str,
+    alpha: float,
+    keep: bool,
+    *,
+    chunked: bool = False,
+) -> Any:
+    """Token-averaged cross-entropy per task; multitask mixes them as alpha * label + (1 - alpha) * rationale.
+
+    `chunked` (causal models without time series): the vocabulary projection is applied to the answer
+    positions 64 at a time and recomputed in the backward pass, so full-vocabulary logits (batch x
+    answer x 49k in fp32 for SmolLM2) never exist at once; the loss is the same."""
     import torch
-    import torch.nn.functional as F
 
     labels = batch["labels"]
     series = {k: batch[k] for k in ("values", "observed") if k in batch}
@@ -146,13 +161,26 @@ def batch_loss(model: Any, batch: dict[str, Any], kind: str, objective: str, alp
             input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=labels, **series
         ).logits
         targets = labels
+        losses = _token_losses(logits, targets)
     else:
         answer = int((labels != -100).sum(dim=1).max()) + 1
-        kwargs = {"logits_to_keep": answer} if keep else {}
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], **kwargs, **series).logits
-        logits = logits[:, -answer:-1, :] if keep else logits[:, :-1, :][:, -(answer - 1) :, :]
         targets = labels[:, -(answer - 1) :]
-    losses = F.cross_entropy(logits.float().transpose(1, 2), targets, ignore_index=-100, reduction="none")
+        if chunked and not series and model_head(model) is not None:
+            out = model(
+                input_ids=batch["input_ids"],
+                attention_mask=batch["attention_mask"],
+                output_hidden_states=True,
+                **({"logits_to_keep": 1} if keep else {}),
+            )
+            hidden = out.hidden_states[-1][:, -answer:-1, :]
+            losses = _chunked_token_losses(hidden, model_head(model), targets)
+        else:
+            kwargs = {"logits_to_keep": answer} if keep else {}
+            logits = model(
+                input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], **kwargs, **series
+            ).logits
+            logits = logits[:, -answer:-1, :] if keep else logits[:, :-1, :][:, -(answer - 1) :, :]
+            losses = _token_losses(logits, targets)
     mask = (targets != -100).float()
     if objective != "multitask":
         return (losses * mask).sum() / mask.sum().clamp(min=1)
@@ -166,10 +194,61 @@ def batch_loss(model: Any, batch: dict[str, Any], kind: str, objective: str, alp
     return total / weight if weight else total
 
 
-def _batches(count: int, batch_size: int, seed: int, epoch: int) -> list[list[int]]:
-    order = list(range(count))
-    random.Random(seed * 100_003 + epoch).shuffle(order)
-    return [order[i : i + batch_size] for i in range(0, count, batch_size)]
+def model_head(model: Any) -> Any:
+    """The vocabulary projection of a Hugging Face causal model (under DDP or PEFT wrappers), or None."""
+    inner = getattr(model, "module", model)  # DistributedDataParallel
+    inner = inner.get_base_model() if hasattr(inner, "get_base_model") else inner
+    getter = getattr(inner, "get_output_embeddings", None)
+    return getter() if callable(getter) else None
+
+
+def _token_losses(logits: Any, targets: Any) -> Any:
+    import torch.nn.functional as F
+
+    return F.cross_entropy(logits.float().transpose(1, 2), targets, ignore_index=-100, reduction="none")
+
+
+def _chunked_token_losses(hidden: Any, head: Any, targets: Any) -> Any:
+    import torch
+    from torch.utils.checkpoint import checkpoint
+
+    def chunk_losses(h: Any, t: Any) -> Any:
+        return _token_losses(head(h), t)
+
+    parts = [
+        checkpoint(
+            chunk_losses,
+            hidden[:, start : start + LOSS_CHUNK],
+            targets[:, start : start + LOSS_CHUNK],
+            use_reentrant=False,
+        )
+        for start in range(0, hidden.shape[1], LOSS_CHUNK)
+    ]
+    return torch.cat(parts, dim=1)
+
+
+GROUP_WINDOW = 16  # batches per window within which examples are grouped by length
+
+
+def make_batches(
+    lengths: Sequence[int], batch_size: int, seed: int, epoch: int, group_by_length: bool
+) -> list[list[int]]:
+    """The epoch's batches of example indices, a pure function of its arguments (so a resumed run sees
+    the same batches). With `group_by_length`, examples of similar length share a batch, which pads
+    less: the seeded shuffle is cut into windows of 16 batches, each window sorted by length and cut
+    into batches, and the batches shuffled again, so batch order stays random."""
+    rng = random.Random(seed * 100_003 + epoch)
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    if not group_by_length:
+        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    window = batch_size * GROUP_WINDOW
+    batches: list[list[int]] = []
+    for start in range(0, len(order), window):
+        chunk = sorted(order[start : start + window], key=lambda i: (-lengths[i], i))
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    rng.shuffle(batches)
+    return batches
 
 
 def train(
@@ -214,7 +293,10 @@ def train(
             ),
         )
         student.model = model
+    if config.gradient_checkpointing:
+        _checkpoint_activations(model)
     encoded = [encode(tokenizer, e, kind, config.max_length) for e in train_examples]
+
     val_encoded = [encode(tokenizer, e, kind, config.max_length) for e in val_examples]
     truncated = sum(e.truncated for e in encoded + val_encoded)
     if truncated:
@@ -279,10 +361,15 @@ def train(
             on_eval(point)
         return state.bad_evals >= config.patience
 
+    mean_tokens = sum(len(e.input_ids) for e in encoded) / max(len(encoded), 1)
+    remaining = (total_steps - state.global_step) * config.batch_size * config.gradient_accumulation * mean_tokens
+    forward = _compiled(model, config, remaining, accelerator.num_processes)
     model.train()
     stop = False
     while state.epoch < config.epochs and not stop:
-        batches = _batches(len(encoded), config.batch_size, config.seed, state.epoch)
+        batches = make_batches(
+            [len(e.input_ids) for e in encoded], config.batch_size, config.seed, state.epoch, config.group_by_length
+        )
         if accelerator.num_processes > 1:  # every process needs the same number of steps, or DDP hangs
             batches = batches[: max(len(batches) // accelerator.num_processes, 1) * accelerator.num_processes]
         mine = batches[accelerator.process_index :: accelerator.num_processes]
@@ -292,8 +379,33 @@ def train(
             tasks = batch.pop("tasks")
             batch = {k: v.to(accelerator.device) for k, v in batch.items()}
             with accelerator.accumulate(model), accelerator.autocast():
-                loss = batch_loss(model, {**batch, "tasks": tasks}, kind, config.objective, config.alpha, keep)
-                accelerator.backward(loss)
+                try:
+                    loss = batch_loss(
+                        forward,
+                        {**batch, "tasks": tasks},
+                        kind,
+                        config.objective,
+                        config.alpha,
+                        keep,
+                        chunked=config.chunked_loss,
+                    )
+                    accelerator.backward(loss)
+                except Exception as exc:  # compiling failed (no C++ compiler, an unsupported op): train eagerly
+                    if forward is model:
+                        raise
+                    log.warning("torch.compile failed (%s); training without it", str(exc).splitlines()[0][:200])
+                    forward = model
+                    optimizer.zero_grad()
+                    loss = batch_loss(
+                        model,
+                        {**batch, "tasks": tasks},
+                        kind,
+                        config.objective,
+                        config.alpha,
+                        keep,
+                        chunked=config.chunked_loss,
+                    )
+                    accelerator.backward(loss)
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad()
@@ -322,6 +434,33 @@ def train(
     return _result(out_dir, state, truncated, len(encoded), len(val_encoded))
 
 
+def _checkpoint_activations(model: Any) -> None:
+    """Recompute each layer's activations in the backward pass (non-reentrant, so frozen inputs under LoRA
+    still pass gradients); models without the switch (the multimodal student's wrapper) train as they are."""
+    kwargs = {"use_reentrant": False}
+    if hasattr(model, "activation_checkpointing_enable"):  # transformers 5
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+    elif hasattr(model, "gradient_checkpointing_enable"):
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+
+
+# Compiling SmolLM2-135M takes about 50 s on a 2-core CPU and then saves about 0.5 ms per token
+# (bench/student_training.py): below about 100k tokens it costs more than it saves.
+COMPILE_MIN_TOKENS = 150_000
+
+
+def _compiled(model: Any, config: TrainConfig, tokens: float, processes: int) -> Any:
+    """The module the training steps call: `torch.compile`d where it pays (measured 1.3x on a 2-core CPU
+    for SmolLM2-135M), else the model itself. Evaluation and saving always use the model itself."""
+    import torch
+
+    wanted = config.compile == "on" or (config.compile == "auto" and tokens >= COMPILE_MIN_TOKENS and processes == 1)
+    if not wanted or not hasattr(torch, "compile"):
+        return model
+    log.info("compiling the student with torch.compile (the first step takes longer)")
+    return torch.compile(model, dynamic=True)
+
+
 def mean_loss(
     model: Any,
     items: Sequence[Encoded],
@@ -344,7 +483,15 @@ def mean_loss(
             batch = {k: v.to(device) for k, v in batch.items()}
             context = accelerator.autocast() if accelerator is not None else torch.autocast("cpu", enabled=False)
             with context:
-                loss = batch_loss(model, {**batch, "tasks": tasks}, kind, config.objective, config.alpha, keep)
+                loss = batch_loss(
+                    model,
+                    {**batch, "tasks": tasks},
+                    kind,
+                    config.objective,
+                    config.alpha,
+                    keep,
+                    chunked=config.chunked_loss,
+                )
             total += float(loss) * len(chunk)
             count += len(chunk)
     return total / max(count, 1)

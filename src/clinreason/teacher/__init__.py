@@ -17,6 +17,7 @@ from clinreason.teacher.prompts import PromptTemplate, build_messages, list_prom
 from clinreason.teacher.results import RunSummary, TeacherResult, TeacherRun, TeacherTask, read_results, write_results
 from clinreason.teacher.runner import run_teacher
 from clinreason.teacher.session import TeacherSession, connect
+from clinreason.teacher.speculation import Speculation
 
 __all__ = [
     "DEFAULT_TEACHER",
@@ -29,6 +30,7 @@ __all__ = [
     "PromptTemplate",
     "RunSummary",
     "Sampling",
+    "Speculation",
     "TeacherBackend",
     "TeacherCache",
     "TeacherConfig",

@@ -33,6 +33,11 @@ class Completion:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     seconds: float = 0.0
+    # what the serving engine reports, where it does (llama.cpp, vLLM, OpenAI): prompt tokens served
+    # from its prefix cache, and tokens proposed by speculative decoding and accepted by the model
+    cached_prompt_tokens: int | None = None
+    drafted_tokens: int | None = None
+    accepted_tokens: int | None = None
 
 
 class BackendError(ClinreasonError):

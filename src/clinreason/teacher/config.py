@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from clinreason.errors import ConfigError
 from clinreason.teacher.backend import Completion, Message, Sampling, TeacherBackend
 from clinreason.teacher.models import DEFAULT_TEACHER
+from clinreason.teacher.speculation import Speculation
 
 BackendKind = Literal["gguf", "openai", "hf"]
 
@@ -32,6 +33,12 @@ class TeacherConfig(BaseModel):
     context_per_slot: int = Field(default=4096, ge=256, description="gguf: context tokens per slot.")
     threads: int | None = Field(default=None, ge=1, description="gguf: CPU threads (default: all cores).")
     gguf_file: str | None = Field(default=None, description="hf: load this GGUF file from the model folder.")
+    speculation: Speculation = Field(
+        default_factory=Speculation, description="gguf: speculative decoding (greedy answers stay the same)."
+    )
+    prefix_cache: bool = Field(
+        default=True, description="gguf: reuse the KV cache of the shared prompt prefix between requests."
+    )
     sampling: Sampling = Field(default_factory=Sampling)
     max_attempts: int = Field(default=3, ge=1, description="Tries per record before it is rejected.")
     retry_temperature: float = Field(default=0.7, ge=0, le=2, description="Temperature of retries.")
@@ -55,7 +62,12 @@ def make_backend(config: TeacherConfig) -> TeacherBackend:
         from clinreason.teacher.gguf_backend import EmbeddedGGUFBackend
 
         return EmbeddedGGUFBackend(
-            config.model, slots=config.slots, context_per_slot=config.context_per_slot, threads=config.threads
+            config.model,
+            slots=config.slots,
+            context_per_slot=config.context_per_slot,
+            threads=config.threads,
+            speculation=config.speculation,
+            prefix_cache=config.prefix_cache,
         )
     if config.backend == "openai":
         from clinreason.teacher.openai_backend import OpenAICompatibleBackend

@@ -16,6 +16,7 @@ from typing import Any
 
 from clinreason.teacher.backend import BackendError, Completion, Message, Sampling, TeacherUnavailable
 from clinreason.teacher.models import PACKAGED_MODELS, resolve_gguf
+from clinreason.teacher.speculation import Speculation
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,8 @@ class EmbeddedGGUFBackend:
         slots: int = 4,
         context_per_slot: int = 4096,
         threads: int | None = None,
+        speculation: Speculation | None = None,
+        prefix_cache: bool = True,
     ) -> None:
         if slots < 1:
             raise ValueError("slots must be at least 1")
@@ -39,6 +42,11 @@ class EmbeddedGGUFBackend:
         self.max_concurrency = slots
         self.context_per_slot = context_per_slot
         self.threads = threads or os.cpu_count() or 1
+        self.speculation = speculation or Speculation(kind="none")
+        self.prefix_cache = prefix_cache
+        self.draft_path = resolve_gguf(self.speculation.draft_model) if self.speculation.draft_model else None
+        if self.speculation.kind == "draft" and self.draft_path is None:
+            raise TeacherUnavailable("speculation kind 'draft' needs a draft_model (e.g. qwen2.5-coder-0.5b)")
         self._server: Any = None
         self._lock = threading.Lock()
 
@@ -57,20 +65,41 @@ class EmbeddedGGUFBackend:
                 params.n_ctx = self.context_per_slot * self.max_concurrency  # split evenly across slots
                 params.cpuparams.n_threads = self.threads
                 params.cpuparams_batch.n_threads = self.threads
-                params.cache_prompt = True
+                params.cache_prompt = self.prefix_cache
                 params.verbosity = -1
+                self._speculate(xlc, params)
                 started = time.perf_counter()
                 try:
                     self._server = xlc.Server(params)
                 except Exception as exc:  # the C++ side reports load failures as generic exceptions
                     raise TeacherUnavailable(f"could not load GGUF model {self.path}: {exc}") from exc
                 log.info(
-                    "loaded %s in %.1f s (%d slots)",
+                    "loaded %s in %.1f s (%d slots, %s)",
                     self.path.name,
                     time.perf_counter() - started,
                     self.max_concurrency,
+                    self.speculation.label(),
                 )
             return self._server
+
+    def _speculate(self, xlc: Any, params: Any) -> None:
+        spec, kinds = self.speculation, xlc.common_speculative_type
+        if spec.kind == "none":
+            return
+        if spec.kind in ("ngram", "ngram_map"):
+            simple = spec.kind == "ngram"
+            params.speculative.types = [
+                kinds.COMMON_SPECULATIVE_TYPE_NGRAM_SIMPLE if simple else kinds.COMMON_SPECULATIVE_TYPE_NGRAM_MAP_K
+            ]
+            settings = params.speculative.ngram_simple if simple else params.speculative.ngram_map_k
+            settings.size_m, settings.size_n = spec.draft_tokens, spec.ngram
+            return
+        params.speculative.types = [kinds.COMMON_SPECULATIVE_TYPE_DRAFT_SIMPLE]
+        draft = params.speculative.draft
+        draft.mparams.path = str(self.draft_path)
+        draft.n_max = spec.draft_tokens
+        draft.cpuparams.n_threads = self.threads
+        draft.cpuparams_batch.n_threads = self.threads
 
     def check(self) -> None:
         self._start()
@@ -83,7 +112,7 @@ class EmbeddedGGUFBackend:
             "temperature": sampling.temperature,
             "top_p": sampling.top_p,
             "seed": sampling.seed,
-            "cache_prompt": True,
+            "cache_prompt": self.prefix_cache,
         }
         started = time.perf_counter()
         try:
@@ -119,10 +148,14 @@ def _completion(response: dict[str, Any], seconds: float) -> Completion:
     except (KeyError, IndexError, TypeError) as exc:
         raise BackendError(f"malformed completion (no choices[0].message.content): {str(response)[:200]}") from exc
     usage = response.get("usage") or {}
+    timings = response.get("timings") or {}
     return Completion(
         text=text,
         finish_reason=choice.get("finish_reason"),
         prompt_tokens=usage.get("prompt_tokens"),
         completion_tokens=usage.get("completion_tokens"),
         seconds=seconds,
+        cached_prompt_tokens=timings.get("cache_n"),
+        drafted_tokens=timings.get("draft_n"),
+        accepted_tokens=timings.get("draft_n_accepted"),
     )

@@ -94,12 +94,18 @@ class OpenAICompatibleBackend:
             raise BackendError(f"{self.base_url} returned no choices")
         choice = response.choices[0]
         usage = response.usage
+        details = getattr(usage, "prompt_tokens_details", None) if usage else None
+        timings = (response.model_extra or {}).get("timings") or {}  # llama.cpp's server adds these
+        cached = getattr(details, "cached_tokens", None) if details is not None else None
         return Completion(
             text=choice.message.content or "",
             finish_reason=choice.finish_reason,
             prompt_tokens=usage.prompt_tokens if usage else None,
             completion_tokens=usage.completion_tokens if usage else None,
             seconds=seconds,
+            cached_prompt_tokens=cached if cached is not None else timings.get("cache_n"),
+            drafted_tokens=timings.get("draft_n"),
+            accepted_tokens=timings.get("draft_n_accepted"),
         )
 
     def close(self) -> None:

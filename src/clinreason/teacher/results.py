@@ -42,6 +42,10 @@ class RunSummary(BaseModel):
     generated: int = Field(default=0, description="New generations (calls to the teacher).")
     cached: int = Field(default=0, description="Attempts answered from the cache.")
     completion_tokens: int = 0
+    prompt_tokens: int = Field(default=0, description="Prompt tokens of the new generations.")
+    cached_prompt_tokens: int = Field(default=0, description="Of those, served from the engine's prefix cache.")
+    drafted_tokens: int = Field(default=0, description="Tokens proposed by speculative decoding.")
+    accepted_tokens: int = Field(default=0, description="Of those, accepted by the model.")
     seconds: float = 0.0
     correct: int | None = Field(default=None, description="diagnose: answers equal to the gold label.")
 

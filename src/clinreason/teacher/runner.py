@@ -117,6 +117,10 @@ def run_teacher(
                 else:
                     summary.generated += 1
                     summary.completion_tokens += completion.completion_tokens or 0
+                    summary.prompt_tokens += completion.prompt_tokens or 0
+                    summary.cached_prompt_tokens += completion.cached_prompt_tokens or 0
+                    summary.drafted_tokens += completion.drafted_tokens or 0
+                    summary.accepted_tokens += completion.accepted_tokens or 0
             if not from_cache:
                 state.success()
             result.attempts, result.keys = attempt, [*result.keys, key]
