@@ -43,3 +43,21 @@ def test_bootstrap_interval_contains_the_estimate() -> None:
     assert bootstrap_intervals(gold, predicted, ["a", "b"], 0) is None
     again = model_metrics("baseline", gold, predicted, ["a", "b"], bootstrap=300)
     assert again.accuracy_ci == metrics.accuracy_ci  # seeded
+
+
+def test_the_fitted_rule_is_applied_to_the_test_probabilities_beside_argmax() -> None:
+    """Argmax calls everyone "a"; the validation-fitted threshold 0.25 on P(b) recovers the two b's."""
+    import numpy as np
+
+    from clinreason.evaluate.decision import DecisionRule
+    from clinreason.evaluate.report import diagnosis_table
+
+    gold = ["a", "a", "b", "b"]
+    probabilities = np.array([[0.9, 0.1], [0.8, 0.2], [0.7, 0.3], [0.6, 0.4]])
+    rule = DecisionRule(kind="threshold", labels=["a", "b"], positive="b", threshold=0.25, fitted_on=10)
+    metrics = model_metrics("student", gold, ["a"] * 4, ["a", "b"], probabilities, bootstrap=20, rule=rule)
+    assert metrics.diagnosis.accuracy == 0.5 and metrics.fitted is not None
+    assert metrics.fitted.diagnosis.accuracy == 1.0 and metrics.fitted.diagnosis.macro_f1 == 1.0
+    assert metrics.fitted.macro_f1_ci is not None
+    table = diagnosis_table({"student:label": metrics})
+    assert "P(b) &gt;= 0.250 (fitted on 10 validation patients)" in table

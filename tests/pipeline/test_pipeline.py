@@ -94,6 +94,13 @@ def test_pipeline_end_to_end(tmp_path: Path, tiny_student_dir: Path) -> None:
     teacher = metrics["models"]["teacher:few-shot"]["diagnosis"]
     assert teacher["accuracy"] == 1.0  # the cached answers state the gold label
     assert metrics["teacher"]["runs"]["train"]["generated"] == 0  # everything came from the cache
+    for name in ("student:label", "student:rationale_then_label", "baseline:logistic_regression"):
+        fitted = metrics["models"][name]["fitted"]  # a decision rule fitted on the validation split
+        assert fitted["rule"]["kind"] == "threshold" and fitted["rule"]["fitted_on"] == 6, name
+    history = json.loads((tmp_path / "run" / "students" / "label" / "history.json").read_text())
+    assert all(point["val_auroc"] is not None for point in history["state"]["history"])  # selected on AUROC
+    assert history["state"]["selected_on"] == "auroc"
+    assert len((tmp_path / "run" / "predictions" / "student-label-validation.jsonl").read_text().splitlines()) == 6
     chained = (tmp_path / "run" / "predictions" / "student-rationale_then_label.jsonl").read_text().splitlines()
     assert len(chained) == 8 and all('"text":' in line for line in chained)  # the student wrote something each time
     for name in (
@@ -113,7 +120,7 @@ def test_pipeline_end_to_end(tmp_path: Path, tiny_student_dir: Path) -> None:
     again = run_pipeline(config)  # everything is reused
     assert again.metrics is not None and again.metrics.models.keys() == metrics["models"].keys()
     recorded = {k: v for k, v in metrics["timings_s"].items() if k != "evaluate_s"}
-    assert {"teacher_s", "label_train_s", "label_predict_s"} <= set(recorded)
+    assert {"teacher_s", "label_train_s", "label_predict_s", "label_predict_validation_s"} <= set(recorded)
     assert {k: again.metrics.timings_s[k] for k in recorded} == recorded  # reused stages keep their time
 
     # a run folder copied elsewhere continues there: nothing is trained or predicted again
@@ -130,6 +137,30 @@ def test_pipeline_end_to_end(tmp_path: Path, tiny_student_dir: Path) -> None:
     changed = config.model_copy(update={"name": "other"})
     with pytest.raises(ConfigError, match="made with a different config"):
         run_pipeline(changed)
+
+
+@pytest.mark.slow
+def test_a_run_of_label_students_asks_the_teacher_for_no_rationales(tmp_path: Path, tiny_student_dir: Path) -> None:
+    config = parse_run_config(
+        {
+            "name": "labels",
+            "out": str(tmp_path / "run"),
+            "data": {"cohort": "pima-diabetes", "train_limit": 12, "validation_limit": 6, "test_limit": 8},
+            # an empty cache and no seed: any teacher call would load and run a real model
+            "teacher": {"model": "smollm2-135m", "cache": str(tmp_path / "empty.sqlite"), "use_seed": False},
+            "student": {
+                "model": str(tiny_student_dir),
+                "objectives": ["label"],
+                "train": {"max_steps": 2, "batch_size": 4, "precision": "fp32"},
+            },
+            "evaluation": {"teacher_accuracy": False, "teacher_references": False, "bootstrap": 20},
+        }
+    )
+    output = run_pipeline(config)
+    assert output.metrics is not None and output.metrics.train_patients == 12
+    assert output.metrics.teacher.runs == {}
+    assert not (tmp_path / "run" / "rationales").exists()
+    assert "no teacher rationales needed" in output.report.read_text()  # type: ignore[union-attr]
 
 
 def test_config_errors_name_the_field() -> None:

@@ -132,3 +132,20 @@ def test_dementia_text_follows_kwon_et_al() -> None:
 def test_unknown_style_is_an_error() -> None:
     with pytest.raises(ValueError, match="unknown text style"):
         record_to_text(_heart_patient(), "poetry")  # type: ignore[arg-type]
+
+
+def test_dementia_text_lists_other_measurements_and_omits_apoe_where_no_cohort_has_it() -> None:
+    findings = [
+        Finding(name="education", label="years of education", value=12.0),
+        Finding(name="mmse", label="MMSE", value=23.0),
+        Finding(name="etiv", label="estimated total intracranial volume", value=1678.0, unit="cm3", decimals=0),
+        Finding(name="brain_atrophy", label="whole-brain atrophy for age", value="mild", group="mri_grade"),
+    ]
+    record = PatientRecord(id="o1", age=75, sex="male", labels=["demented"], findings={f.name: f for f in findings})
+    assert record_to_text(record, "dementia") == (
+        "This patient is a 75-year-old male who has completed 12 years of education.\n"
+        "The patient has a Mini-mental State Examination score of 23/30.\n"
+        "The estimated total intracranial volume is 1678 cm3.\n"
+        "Also, based on their MRI scans:\n"
+        "- This patient has mild whole-brain atrophy for age."
+    )

@@ -12,13 +12,13 @@ from clinreason.student.checkpoint import load_checkpoint
 from clinreason.student.config import TrainConfig
 from clinreason.student.data import FINAL, prompt_ids, student_prompt
 from clinreason.student.model import Student
-from clinreason.student.predict import option_probabilities, predict
+from clinreason.student.predict import option_probabilities, option_probabilities_batch, predict
 from clinreason.student.train import train
 
 
 def _full_logit_probabilities(student: Student, prompt: str, letters: list[str]) -> list[float]:
-    """P(option) by hand: the whole sequence's logits, summed log-probabilities of every answer token
-    after the tokens the options share."""
+    """P(option) by hand: the whole unpadded sequence's logits, the log-probability of the first answer
+    token where the options differ (the letter)."""
     tokenizer = student.tokenizer
     start = prompt_ids(tokenizer, prompt, student.kind)
     answers = [tokenizer(f"{FINAL}({x})", add_special_tokens=False)["input_ids"] for x in letters]
@@ -30,7 +30,7 @@ def _full_logit_probabilities(student: Student, prompt: str, letters: list[str])
         for answer in answers:
             logits = student.model(input_ids=torch.tensor([start + answer])).logits[0].float()
             logprobs = torch.log_softmax(logits, dim=-1)
-            scores.append(sum(float(logprobs[len(start) + i - 1, answer[i]]) for i in range(common, len(answer))))
+            scores.append(float(logprobs[len(start) + common - 1, answer[common]]))
     weights = [math.exp(s - max(scores)) for s in scores]
     return [w / sum(weights) for w in weights]
 
@@ -45,6 +45,20 @@ def test_option_probabilities_match_the_full_computation(
         fast = option_probabilities(student, prompt, FINAL, ["A", "B"])
         assert fast == pytest.approx(_full_logit_probabilities(student, prompt, ["A", "B"]), abs=1e-5)
         assert sum(fast) == pytest.approx(1.0)
+
+
+def test_a_left_padded_batch_scores_like_one_patient_at_a_time(
+    tiny_causal: Callable[[], Student], toy_cohort: Cohort
+) -> None:
+    student = tiny_causal()
+    student.model.eval()
+    records = toy_cohort.records[:5]
+    prompts = [student_prompt(toy_cohort, r, "label") for r in records]
+    # prefixes of different lengths, as rationale_then_label's generated rationales are
+    prefixes = [FINAL, "Glucose is high.\n\n" + FINAL, FINAL, "A much longer rationale. " * 6 + FINAL, FINAL]
+    batched = option_probabilities_batch(student, prompts, prefixes, ["A", "B"], batch_size=5)
+    for prompt, prefix, together in zip(prompts, prefixes, batched, strict=True):
+        assert together == pytest.approx(option_probabilities(student, prompt, prefix, ["A", "B"]), abs=1e-5)
 
 
 def test_bf16_writes_rationales_but_scores_with_the_models_own_weights(

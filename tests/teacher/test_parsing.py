@@ -28,6 +28,10 @@ REASONING = "The MMSE of 22/30 is low and the hippocampus shows Severe atrophy."
         ("Final diagnosis is (A).", "AD"),
         ("Final Diagnosis:\n(B) Mild Cognitive Impairment", "MCI"),
         ("Final Diagnosis: (B) MCI", "MCI"),
+        ("Final Diagnosis: B Mild Cognitive Impairment", "MCI"),
+        ("(B) Mild Cognitive Impairment.", "MCI"),  # no "Final Diagnosis" line: letter and name agree
+        ("Answer: B Mild Cognitive Impairment", "MCI"),
+        ("The diagnosis is (C) Normal Cognition.", "CN"),
     ],
 )
 def test_stated_diagnosis_is_found(ending: str, label: str) -> None:
@@ -59,6 +63,8 @@ def test_last_final_diagnosis_line_counts() -> None:
     ("text", "problem"),
     [
         (REASONING, "no 'Final Diagnosis' line"),
+        (f"{REASONING}\n(A) Normal Cognition.", "no 'Final Diagnosis' line"),  # letter and name disagree
+        (f"{REASONING}\nB is not likely here.", "no 'Final Diagnosis' line"),
         (f"{REASONING}\nFinal Diagnosis: (A) Normal Cognition", "disagree"),
         (f"{REASONING}\nFinal Diagnosis: (E) Something", "option (E) does not exist"),
         (f"{REASONING}\nFinal Diagnosis: vascular dementia", "matches no option"),

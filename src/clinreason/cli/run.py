@@ -47,10 +47,20 @@ def run_command(
 
 
 def demo_config(quick: bool, cohort: str, out: Path) -> RunConfig:
-    raw: dict[str, Any] = {"name": "demo", "out": str(out), "data": {"cohort": cohort}}
+    raw: dict[str, Any] = {
+        "name": "demo",
+        "out": str(out),
+        "data": {"cohort": cohort},
+        # the rationale student costs several times the label student per epoch: one epoch, chosen on the
+        # validation loss (a diagnosis metric would need generated rationales at every evaluation), to stay
+        # within 30 minutes on a 2-core CPU
+        "student": {
+            "per_objective": {"rationale_then_label": {"epochs": 1, "learning_rate": 5e-5, "select_on": "loss"}}
+        },
+    }
     if quick:
         raw["data"].update(train_limit=24, validation_limit=12, test_limit=16)
-        raw["student"] = {"train": {"max_steps": 6, "batch_size": 4}}
+        raw["student"]["train"] = {"max_steps": 6, "batch_size": 4}
         raw["evaluation"] = {"max_new_tokens": 64, "bootstrap": 200, "report_patients": 2}
     return parse_run_config(raw, "demo")
 

@@ -37,13 +37,19 @@ _EXPORTS = {
     "ReportInput": "clinreason.evaluate.report",
     "render_report": "clinreason.evaluate.report",
     "ResultTable": "clinreason.evaluate.tables",
+    "DecisionRule": "clinreason.evaluate.decision",
+    "apply_rule": "clinreason.evaluate.decision",
+    "fit_decision_rule": "clinreason.evaluate.decision",
+    "FittedRuleMetrics": "clinreason.evaluate.summary",
 }
 
 __all__ = [
     "CaseMetrics",
     "Claim",
     "ClaimReport",
+    "DecisionRule",
     "DiagnosisMetrics",
+    "FittedRuleMetrics",
     "Interval",
     "ModelMetrics",
     "MultiLabelMetrics",
@@ -53,12 +59,14 @@ __all__ = [
     "SegmentationMetrics",
     "SegmentationScores",
     "TextMetrics",
+    "apply_rule",
     "case_metrics",
     "check_claims",
     "check_series_claims",
     "cohort_categories",
     "diagnosis_metrics",
     "expected_calibration_error",
+    "fit_decision_rule",
     "fit_predict_baseline",
     "match_diseases",
     "model_metrics",
@@ -73,11 +81,19 @@ __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 if TYPE_CHECKING:
     from clinreason.evaluate.baselines import fit_predict_baseline
     from clinreason.evaluate.claims import Claim, ClaimReport, check_claims, cohort_categories
+    from clinreason.evaluate.decision import DecisionRule, apply_rule, fit_decision_rule
     from clinreason.evaluate.diagnosis import DiagnosisMetrics, diagnosis_metrics, expected_calibration_error
     from clinreason.evaluate.multilabel import MultiLabelMetrics, match_diseases, multilabel_metrics
     from clinreason.evaluate.report import ReportInput, render_report
     from clinreason.evaluate.segmentation import CaseMetrics, SegmentationMetrics, SegmentationScores, case_metrics
     from clinreason.evaluate.series_claims import check_series_claims, verified_claims
-    from clinreason.evaluate.summary import Interval, ModelMetrics, RationaleMetrics, model_metrics, rationale_metrics
+    from clinreason.evaluate.summary import (
+        FittedRuleMetrics,
+        Interval,
+        ModelMetrics,
+        RationaleMetrics,
+        model_metrics,
+        rationale_metrics,
+    )
     from clinreason.evaluate.tables import ResultTable
     from clinreason.evaluate.text import TextMetrics, text_metrics

@@ -78,16 +78,33 @@ def _ci(metrics: ModelMetrics, name: str) -> str:
 def diagnosis_table(metrics: Mapping[str, ModelMetrics]) -> str:
     rows = [
         "<tr><th>model</th><th>kind</th><th>accuracy [95% CI]</th><th>macro-F1 [95% CI]</th><th>AUROC</th>"
-        "<th>ECE</th><th>no answer</th></tr>"
+        "<th>ECE</th><th>no answer</th><th>fitted rule: accuracy</th><th>fitted rule: macro-F1 [95% CI]</th>"
+        "<th>fitted rule</th></tr>"
     ]
     for name, m in metrics.items():
-        d = m.diagnosis
+        d, f = m.diagnosis, m.fitted
+        fitted = (
+            f"<td>{fmt(f.diagnosis.accuracy)}</td><td>{_interval(f.diagnosis.macro_f1, f.macro_f1_ci)}</td>"
+            f"<td class=muted>{html.escape(f.rule.describe())}</td>"
+            if f is not None
+            else "<td>–</td><td>–</td><td>–</td>"
+        )
         rows.append(
             f"<tr><td>{html.escape(name)}</td><td>{m.kind}</td><td>{_ci(m, 'accuracy')}</td>"
             f"<td>{_ci(m, 'macro_f1')}</td><td>{fmt(d.auroc)}</td><td>{fmt(d.ece)}</td>"
-            f"<td>{d.no_answer}</td></tr>"
+            f"<td>{d.no_answer}</td>{fitted}</tr>"
         )
-    return "<table>" + "".join(rows) + "</table>"
+    return (
+        "<table>" + "".join(rows) + "</table><p class=muted>Plain columns: argmax of each model's probabilities "
+        "(its answer for the teacher). Fitted rule: a threshold (two classes) or class-prior correction fitted "
+        "on the validation split and applied unchanged to this split, the same way for every model.</p>"
+    )
+
+
+def _interval(value: float, interval: Any) -> str:
+    if interval is None:
+        return fmt(value)
+    return f"{value:.3f} <span class=muted>[{interval.low:.3f}, {interval.high:.3f}]</span>"
 
 
 def per_class_table(metrics: Mapping[str, ModelMetrics], labels: Sequence[str]) -> str:
@@ -188,7 +205,18 @@ def training_plot(histories: Mapping[str, Sequence[Any]]) -> str:
             )
     axis.set_xlabel("optimizer step")
     axis.set_ylabel("loss")
-    axis.legend(fontsize=7)
+    metric = [
+        (n, [(p.step, p.val_auroc) for p in pts if getattr(p, "val_auroc", None) is not None])
+        for n, pts in histories.items()
+    ]
+    if any(points for _, points in metric):
+        twin = axis.twinx()
+        for name, points in metric:
+            if points:
+                twin.plot(*zip(*points, strict=True), "^--", markersize=4, label=f"{name} validation AUROC")
+        twin.set_ylabel("validation AUROC")
+        twin.legend(fontsize=7, loc="upper right")
+    axis.legend(fontsize=7, loc="upper left")
     return figure_html(figure)
 
 

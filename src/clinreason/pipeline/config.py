@@ -7,7 +7,7 @@ with the field's path, e.g. "student.train.learning_rate: Input should be greate
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -62,6 +62,34 @@ class StudentSettings(_Section):
     model: str = Field(default=DEFAULT_STUDENT, description="Packaged name, folder or hub id.")
     objectives: list[Objective] = Field(default_factory=lambda: list(DEFAULT_OBJECTIVES))
     train: TrainConfig = Field(default_factory=TrainConfig)
+    value_tokens: Literal["off", "on", "both"] = Field(
+        default="off",
+        description="Numeric-aware students: each finding's value also as a learned embedding (one token a "
+        "finding). on: every objective with value tokens (student:<objective>+values); both: each objective "
+        "twice, with and without, for a side-by-side comparison.",
+    )
+    per_objective: dict[Objective, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Training settings for one objective on top of `train`, e.g. "
+        "`{rationale_then_label: {epochs: 1}}` (rationale students cost several times more per epoch).",
+    )
+
+    def variants(self) -> list[tuple[Objective, bool]]:
+        """(objective, with value tokens) for every student the run trains, in order."""
+        flags = {"off": [False], "on": [True], "both": [False, True]}[self.value_tokens]
+        return [(objective, flag) for objective in self.objectives for flag in flags]
+
+    def train_config(self, objective: Objective) -> TrainConfig:
+        """`train` with this objective's overrides, validated as a whole."""
+        merged = {**self.train.model_dump(), **self.per_objective.get(objective, {}), "objective": objective}
+        return TrainConfig.model_validate(merged)
+
+    @field_validator("per_objective")
+    @classmethod
+    def _valid_overrides(cls, value: dict[Objective, dict[str, Any]]) -> dict[Objective, dict[str, Any]]:
+        for objective, overrides in value.items():
+            TrainConfig.model_validate({**overrides, "objective": objective})  # names the bad field
+        return value
 
     @field_validator("objectives")
     @classmethod

@@ -54,6 +54,8 @@ class RunMetrics(BaseModel):
                     fmt(d.macro_f1),
                     fmt(d.auroc),
                     fmt(d.ece),
+                    fmt(m.fitted.diagnosis.accuracy if m.fitted else None),
+                    fmt(m.fitted.diagnosis.macro_f1 if m.fitted else None),
                     fmt(r.verified_claim_rate if r else None),
                     fmt(r.label_consistency if r else None),
                 ]
@@ -67,6 +69,8 @@ class RunMetrics(BaseModel):
                 "macro-F1",
                 "AUROC",
                 "ECE",
+                "accuracy (fitted rule)",
+                "macro-F1 (fitted rule)",
                 "claims verified",
                 "label consistent",
             ],

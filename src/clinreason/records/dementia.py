@@ -8,7 +8,7 @@ the group `mri_grade` are listed as graded MRI findings.
 
 from __future__ import annotations
 
-from clinreason.records.format import capitalise, describe_demographics, format_number
+from clinreason.records.format import capitalise, describe_demographics, format_number, format_value
 from clinreason.records.schema import Finding, PatientRecord
 
 __all__ = ["APOE4", "CDRSB", "EDUCATION", "MARITAL_STATUS", "MMSE", "MRI_GRADE_GROUP", "dementia_text"]
@@ -19,6 +19,9 @@ MMSE = "mmse"  # Mini-Mental State Examination, /30
 CDRSB = "cdrsb"  # Clinical Dementia Rating sum of boxes, /18 (optional: it defines the diagnosis)
 APOE4 = "apoe4"  # number of APOE e4 alleles
 MRI_GRADE_GROUP = "mri_grade"  # findings of this group hold graded MRI atrophy ("Mild", "Severe", ...)
+
+_KNOWN = {EDUCATION, MARITAL_STATUS, MMSE, CDRSB, APOE4}
+_HIDDEN_GROUPS = {MRI_GRADE_GROUP, "mri_volume"}  # grades are listed below; raw ADNI volumes are not shown
 
 _MARITAL_PHRASES = {
     "married": "is married",
@@ -58,7 +61,13 @@ def dementia_text(record: PatientRecord) -> str:
         apoe_part = "two APOE4 alleles"
     else:
         apoe_part = f"{format_number(apoe4)} APOE4 alleles"
-    sentences.append(f"The patient {mmse_part} and has {apoe_part}.")
+    if APOE4 in f:  # a cohort without APOE genotyping (OASIS-2) does not mention it
+        sentences.append(f"The patient {mmse_part} and has {apoe_part}.")
+    else:
+        sentences.append(f"The patient {mmse_part}.")
+    for finding in f.values():  # whatever else a cohort records (OASIS-2: SES, eTIV, nWBV)
+        if finding.name not in _KNOWN and finding.group not in _HIDDEN_GROUPS and finding.value is not None:
+            sentences.append(f"The {finding.label} is {format_value(finding)}.")
     cdrsb = _number(f.get(CDRSB))
     if cdrsb is not None:
         sentences.append(f"The Clinical Dementia Rating sum of boxes is {format_number(cdrsb, 1)}/18.")

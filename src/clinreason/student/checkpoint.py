@@ -63,6 +63,13 @@ def load_checkpoint(folder: str | Path, *, device: str | None = None) -> tuple[S
         except (OSError, ValueError) as exc:
             raise CheckpointError(f"{folder}: corrupt LoRA checkpoint: {exc}") from exc
         student = prepare(model, AutoTokenizer.from_pretrained(str(folder)), name=meta.base, device=device)
+    elif (folder / "numeric.json").is_file():
+        from transformers import AutoTokenizer
+
+        from clinreason.student.numeric_model import NumericStudent
+
+        tokenizer = AutoTokenizer.from_pretrained(str(folder))
+        student = prepare(NumericStudent.from_pretrained(folder, tokenizer), tokenizer, name=meta.base, device=device)
     else:
         try:
             student = load_student(folder, device=device)

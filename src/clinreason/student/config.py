@@ -27,17 +27,38 @@ class TrainConfig(BaseModel):
 
     objective: Objective = "rationale_then_label"
     alpha: float = Field(default=0.5, ge=0, le=1, description="multitask: weight of the label loss.")
-    epochs: int = Field(default=1, ge=1)
+    epochs: int = Field(default=3, ge=1)
     max_steps: int | None = Field(default=None, ge=1, description="Stop after this many optimizer steps.")
-    learning_rate: float = Field(default=5e-5, gt=0)
+    learning_rate: float = Field(default=2e-4, gt=0)
     weight_decay: float = Field(default=0.0, ge=0)
     warmup_ratio: float = Field(default=0.05, ge=0, lt=1)
     batch_size: int = Field(default=8, ge=1)
     gradient_accumulation: int = Field(default=1, ge=1)
     max_length: int = Field(default=768, ge=16)
-    eval_every: int | None = Field(default=None, ge=1, description="Steps between evaluations (default: each epoch).")
+    eval_every: int | None = Field(
+        default=None, ge=1, description="Steps between evaluations (default: `evals_per_epoch` a epoch)."
+    )
+    evals_per_epoch: int = Field(default=2, ge=1, description="Evaluations a epoch when `eval_every` is not set.")
+    select_on: Literal["auroc", "macro_f1", "loss"] = Field(
+        default="auroc",
+        description="Validation metric that picks the best checkpoint and drives early stopping: the diagnosis "
+        "AUROC (macro one-vs-rest for several classes; threshold-free, the decision rule is fitted afterwards), "
+        "argmax macro-F1, or the loss. Diagnosis metrics need a validator (the pipeline passes one); without "
+        "one, or where the metric is undefined, the loss decides.",
+    )
+    selection_patients: int | None = Field(
+        default=24,
+        ge=2,
+        description="Validation patients scored at each evaluation for objectives that write a rationale first "
+        "(each needs a generated rationale); label students score all. None: all.",
+    )
+    class_weighting: Literal["balanced", "none"] = Field(
+        default="balanced",
+        description="balanced: each example's loss weighted by n / (classes x n_class), so a minority class is "
+        "not drowned by the majority; none: every example alike.",
+    )
     eval_batch_size: int = Field(default=16, ge=1)
-    patience: int = Field(default=2, ge=1, description="Evaluations without improvement before stopping.")
+    patience: int = Field(default=3, ge=1, description="Evaluations without improvement before stopping.")
     seed: int = 0
     precision: Precision = Field(default="auto", description="auto: bf16 autocast where the hardware supports it.")
     lora: LoraSettings | None = None

@@ -31,6 +31,7 @@ class Example:
     target: str  # what it learns to write
     task: TaskKind
     series: tuple[list[list[float]], list[list[bool]]] | None = None  # (values, observed) for multimodal students
+    label: str | None = None  # the gold diagnosis (for class-balanced weighting)
 
 
 def question(cohort: Cohort, record: PatientRecord) -> str:
@@ -64,23 +65,29 @@ def build_examples(
     for record in records:
         if len(record.labels) != 1:
             raise ValueError(f"patient {record.id} has {len(record.labels)} labels; the student needs exactly one")
-        final = answer_line(cohort, record.labels[0])
+        gold = record.labels[0]
+        final = answer_line(cohort, gold)
         rationale = rationales.get(record.id)
         if objective == "label":
-            examples.append(Example(record.id, student_prompt(cohort, record, objective), final, "label"))
+            examples.append(Example(record.id, student_prompt(cohort, record, objective), final, "label", label=gold))
         elif rationale is None:
             continue
         elif objective == "rationale_then_label":
             target = f"{rationale.strip()}\n\n{final}"
-            examples.append(Example(record.id, student_prompt(cohort, record, objective), target, "rationale"))
+            examples.append(
+                Example(record.id, student_prompt(cohort, record, objective), target, "rationale", label=gold)
+            )
         else:
-            examples.append(Example(record.id, student_prompt(cohort, record, objective, "label"), final, "label"))
+            examples.append(
+                Example(record.id, student_prompt(cohort, record, objective, "label"), final, "label", label=gold)
+            )
             examples.append(
                 Example(
                     record.id,
                     student_prompt(cohort, record, objective, "rationale"),
                     rationale.strip(),
                     "rationale",
+                    label=gold,
                 )
             )
     return examples
@@ -93,6 +100,7 @@ class Encoded:
     task: TaskKind
     truncated: bool
     series: tuple[list[list[float]], list[list[bool]]] | None = None
+    weight: float = 1.0  # of this example's tokens in the loss (class-balanced weighting)
 
 
 def prompt_ids(tokenizer: Any, prompt: str, kind: str) -> list[int]:

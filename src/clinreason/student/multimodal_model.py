@@ -23,12 +23,13 @@ from torch import nn
 
 from clinreason.errors import CheckpointError
 from clinreason.student.multimodal import KnowledgeAttention, PatchTSTEncoder
+from clinreason.student.soft_tokens import SoftTokenLM
 
 TS_TOKEN = "<|ts|>"
 Stage = Literal[1, 2, 3]
 
 
-class MultimodalStudent(nn.Module):
+class MultimodalStudent(SoftTokenLM):
     def __init__(
         self,
         lm: Any,
@@ -89,36 +90,6 @@ class MultimodalStudent(nn.Module):
         embeddings = embeddings.clone()
         embeddings[where] = series.reshape(-1, series.shape[-1]).to(embeddings.dtype)
         return embeddings
-
-    def forward(
-        self,
-        input_ids: torch.Tensor,
-        attention_mask: torch.Tensor | None = None,
-        values: torch.Tensor | None = None,
-        observed: torch.Tensor | None = None,
-        logits_to_keep: int = 0,
-        **kwargs: Any,
-    ) -> Any:
-        inputs_embeds = self.embed(input_ids, values, observed)
-        if getattr(self.config, "is_encoder_decoder", False):
-            return self.lm(inputs_embeds=inputs_embeds, attention_mask=attention_mask, **kwargs)
-        return self.lm(
-            inputs_embeds=inputs_embeds, attention_mask=attention_mask, logits_to_keep=logits_to_keep, **kwargs
-        )
-
-    def generate(
-        self,
-        input_ids: torch.Tensor,
-        attention_mask: torch.Tensor | None = None,
-        values: torch.Tensor | None = None,
-        observed: torch.Tensor | None = None,
-        **kwargs: Any,
-    ) -> Any:
-        inputs_embeds = self.embed(input_ids, values, observed)
-        return self.lm.generate(inputs_embeds=inputs_embeds, attention_mask=attention_mask, **kwargs)
-
-    def get_input_embeddings(self) -> nn.Module:
-        return self.lm.get_input_embeddings()
 
     # -- sequential training --------------------------------------------------------------------
     def set_stage(self, stage: Stage | None) -> None:

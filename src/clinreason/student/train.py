@@ -7,13 +7,14 @@ yet, in the same order, and ends with the same weights as an uninterrupted one.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
 import math
 import random
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from clinreason.student.checkpoint import CheckpointMeta, write_meta
 from clinreason.student.config import TrainConfig
 from clinreason.student.data import Encoded, Example, encode
 from clinreason.student.model import Student
+from clinreason.student.validation import ValidationScore
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,10 @@ class EvalPoint(BaseModel):
     train_loss: float | None
     val_loss: float | None
     seconds: float
+    val_auroc: float | None = None
+    val_macro_f1: float | None = None
+    val_accuracy: float | None = None
+    val_patients: int | None = Field(default=None, description="Validation patients the diagnosis metrics scored.")
 
 
 class TrainState(BaseModel):
@@ -44,6 +50,8 @@ class TrainState(BaseModel):
     global_step: int = 0
     best_val_loss: float | None = None
     best_step: int | None = None
+    selected_on: str = Field(default="loss", description="The metric that chose the best checkpoint.")
+    best_metric: float | None = Field(default=None, description="Its value at the best step.")
     bad_evals: int = 0
     stopped_early: bool = False
     finished: bool = False
@@ -103,6 +111,8 @@ def collate(items: Sequence[Encoded], pad_id: int, kind: str) -> dict[str, Any]:
     import torch
 
     batch = _collate_text(items, pad_id, kind)
+    if any(i.weight != 1.0 for i in items):
+        batch["weights"] = torch.tensor([i.weight for i in items], dtype=torch.float32)
     with_series = [i.series for i in items if i.series is not None]
     if with_series:
         shape = (len(with_series[0][0]), len(with_series[0][0][0]))
@@ -182,6 +192,8 @@ def batch_loss(
             logits = logits[:, -answer:-1, :] if keep else logits[:, :-1, :][:, -(answer - 1) :, :]
             losses = _token_losses(logits, targets)
     mask = (targets != -100).float()
+    if "weights" in batch:  # class-balanced: each example's tokens count with its class's weight
+        mask = mask * batch["weights"].to(mask.device)[:, None]
     if objective != "multitask":
         return (losses * mask).sum() / mask.sum().clamp(min=1)
     total, weight = losses.new_zeros(()), 0.0
@@ -261,8 +273,10 @@ def train(
     resume: bool = True,
     on_step: Callable[[int, int, float], None] | None = None,
     on_eval: Callable[[EvalPoint], None] | None = None,
+    validator: Callable[[Student], ValidationScore] | None = None,
 ) -> TrainResult:
-    """Train, evaluate on `val_examples`, keep the best checkpoint in `out_dir/best`; resume from `out_dir/last`."""
+    """Train, evaluate on `val_examples` (and with `validator`, diagnosis metrics on the validation
+    patients), keep the best checkpoint by `config.select_on` in `out_dir/best`; resume from `out_dir/last`."""
     import torch
     from accelerate import Accelerator
     from transformers import get_scheduler
@@ -296,7 +310,9 @@ def train(
     if config.gradient_checkpointing:
         _checkpoint_activations(model)
     encoded = [encode(tokenizer, e, kind, config.max_length) for e in train_examples]
-
+    if config.class_weighting == "balanced":
+        for item, weight in zip(encoded, class_weights(train_examples), strict=True):
+            item.weight = weight
     val_encoded = [encode(tokenizer, e, kind, config.max_length) for e in val_examples]
     truncated = sum(e.truncated for e in encoded + val_encoded)
     if truncated:
@@ -334,13 +350,20 @@ def train(
         return _result(out_dir, state, truncated, len(encoded), len(val_encoded))
 
     pad = tokenizer.pad_token_id
-    eval_every = config.eval_every or max(1, math.ceil(per_epoch / config.gradient_accumulation))
+    eval_every = config.eval_every or max(
+        1, math.ceil(per_epoch / config.gradient_accumulation / config.evals_per_epoch)
+    )
     running, running_count, started = 0.0, 0, time.perf_counter()
 
     def evaluate_and_save() -> bool:
         nonlocal running, running_count
         model.eval()
         val_loss = mean_loss(model, val_encoded, pad, kind, config, keep, accelerator) if val_encoded else None
+        score = None
+        if validator is not None and config.select_on != "loss":
+            inner = accelerator.unwrap_model(model)
+            with _full_precision(inner):  # bf16 rounding reorders a weak student's close class scores
+                score = validator(Student(inner, tokenizer, kind, student.name))
         model.train()
         point = EvalPoint(
             step=state.global_step,
@@ -348,12 +371,22 @@ def train(
             train_loss=running / running_count if running_count else None,
             val_loss=val_loss,
             seconds=state.train_seconds + time.perf_counter() - started,
+            val_auroc=score.auroc if score else None,
+            val_macro_f1=score.macro_f1 if score else None,
+            val_accuracy=score.accuracy if score else None,
+            val_patients=score.patients if score else None,
         )
         state.history.append(point)
         running, running_count = 0.0, 0
-        improved = val_loss is None or state.best_val_loss is None or val_loss < state.best_val_loss
+        metric_name, value = _selection_value(config.select_on, point)
+        if state.best_step is not None and metric_name != state.selected_on:
+            value = None  # never compare an AUROC with a loss: keep the first kind the run chose on
+        improved = state.best_step is None or (
+            value is not None and (state.best_metric is None or _better(metric_name, value, state.best_metric))
+        )
         if improved:
             state.best_val_loss, state.best_step, state.bad_evals = val_loss, state.global_step, 0
+            state.selected_on, state.best_metric = metric_name, value
             _save_best(accelerator, model, tokenizer, student, config, out_dir / "best", state)
         else:
             state.bad_evals += 1
@@ -434,9 +467,48 @@ def train(
     return _result(out_dir, state, truncated, len(encoded), len(val_encoded))
 
 
+@contextlib.contextmanager
+def _full_precision(model: Any) -> Iterator[None]:
+    """The model's own forward for a while: accelerate wraps a prepared model's forward in autocast for
+    mixed precision (keeping the original as `_original_forward`); validation scores like `predict`
+    does after loading the checkpoint, in the weights' own precision."""
+    original = model.__dict__.get("_original_forward")
+    if original is None:
+        yield
+        return
+    patched = model.__dict__["forward"]
+    model.forward = original
+    try:
+        yield
+    finally:
+        model.forward = patched
+
+
+def class_weights(examples: Sequence[Example]) -> list[float]:
+    """n / (classes x n_class) per example, by its gold label (examples without one weigh 1)."""
+    counts: dict[str, int] = {}
+    for example in examples:
+        if example.label is not None:
+            counts[example.label] = counts.get(example.label, 0) + 1
+    total = sum(counts.values())
+    return [total / (len(counts) * counts[e.label]) if e.label is not None else 1.0 for e in examples]
+
+
+def _selection_value(select_on: str, point: EvalPoint) -> tuple[str, float | None]:
+    """The metric the run selects on at this point, falling back to the loss where it is undefined."""
+    value = {"auroc": point.val_auroc, "macro_f1": point.val_macro_f1}.get(select_on)
+    if value is not None:
+        return select_on, value
+    return "loss", point.val_loss
+
+
+def _better(metric: str, value: float, best: float) -> bool:
+    return value < best if metric == "loss" else value > best
+
+
 def _checkpoint_activations(model: Any) -> None:
     """Recompute each layer's activations in the backward pass (non-reentrant, so frozen inputs under LoRA
-    still pass gradients); models without the switch (the multimodal student's wrapper) train as they are."""
+    still pass gradients); soft-token students pass it to their language model."""
     kwargs = {"use_reentrant": False}
     if hasattr(model, "activation_checkpointing_enable"):  # transformers 5
         model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)

@@ -2,7 +2,9 @@
 
 Answers end with "Final Diagnosis: (B) Mild Cognitive Impairment". Small models drift (bold
 markers, the letter after the name, a missing letter), so both the letter and the option text are
-read; when they disagree the answer counts as unparseable rather than guessing.
+read; when they disagree the answer counts as unparseable rather than guessing. Without a "Final
+Diagnosis" line, a last line that states an option by letter and name ("(B) survived.", "Answer: B
+survived") is accepted when both agree.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from dataclasses import dataclass
 
 FINAL = re.compile(r"final\s+diagnosis\s*(?:is)?\s*[:\-]?", re.IGNORECASE)
 LETTER = re.compile(r"\(\s*([A-Za-z])\s*\)|^\s*([A-Z])\s*[).:]|^\s*([A-Z])\s*$")
+LEADING_LETTER = re.compile(r"^\s*([A-Z])\s+(?=\w)")  # "B survived": only where the name must agree
+LAST_LINE = re.compile(r"^\W*(?:(?:the\s+)?(?:answer|diagnosis|outcome|prediction)\s*(?:is)?\s*[:\-]?\s*)?", re.I)
 MIN_RATIONALE_WORDS = 5
 
 Option = tuple[str, str, str]  # letter, label, text shown
@@ -50,7 +54,7 @@ def _by_name(statement: str, options: list[Option]) -> str | None:
 def parse_answer(text: str, options: list[Option]) -> ParsedAnswer:
     matches = list(FINAL.finditer(text))
     if not matches:
-        return ParsedAnswer(rationale=text.strip(), label=None, problem="no 'Final Diagnosis' line")
+        return _from_last_line(text, options)
     last = matches[-1]
     rationale = _clean_rationale(text[: last.start()])
     statement = _statement(text, last.end())
@@ -73,6 +77,24 @@ def parse_answer(text: str, options: list[Option]) -> ParsedAnswer:
     if len(rationale.split()) < MIN_RATIONALE_WORDS:
         return ParsedAnswer(rationale, label, "the rationale is empty or too short")
     return ParsedAnswer(rationale, label)
+
+
+def _from_last_line(text: str, options: list[Option]) -> ParsedAnswer:
+    """An answer without a "Final Diagnosis" line whose last line names an option by letter and name."""
+    lines = [line for line in text.rstrip().splitlines() if _clean(line)]
+    missing = ParsedAnswer(rationale=text.strip(), label=None, problem="no 'Final Diagnosis' line")
+    if not lines:
+        return missing
+    statement = _clean(LAST_LINE.sub("", _clean(lines[-1]), count=1))
+    found = LETTER.search(statement) or LEADING_LETTER.search(statement)
+    letter = next((group.upper() for group in found.groups() if group), None) if found else None
+    by_letter = {o[0]: o[1] for o in options}.get(letter) if letter else None
+    if by_letter is None or _by_name(statement, options) != by_letter:
+        return missing
+    rationale = _clean_rationale("\n".join(lines[:-1]))
+    if len(rationale.split()) < MIN_RATIONALE_WORDS:
+        return ParsedAnswer(rationale, by_letter, "the rationale is empty or too short")
+    return ParsedAnswer(rationale, by_letter)
 
 
 def _clean_rationale(text: str) -> str:

@@ -1,0 +1,102 @@
+"""The numeric-aware student: a language model whose `<|num|>` placeholders become value embeddings.
+
+Each value token is `scale * MLP(sin, cos of 2 pi c_k z) + e_feature` for the finding's standardised
+value z, learned frequencies c_k per finding and a learned embedding of the finding itself; a missing
+value gets a learned per-finding vector instead. `scale` starts at the language model's own
+embedding spread, so the new tokens enter at the magnitude the model is used to.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from clinreason.errors import CheckpointError
+from clinreason.student.numeric import NUM_TOKEN, NumericPlan
+from clinreason.student.soft_tokens import SoftTokenLM
+
+__all__ = ["NumericStudent"]
+
+FREQUENCIES = 16
+HIDDEN = 64
+
+
+class NumericStudent(SoftTokenLM):
+    def __init__(self, lm: Any, tokenizer: Any, plan: NumericPlan, *, seed: int = 0) -> None:
+        super().__init__()
+        if NUM_TOKEN not in tokenizer.get_vocab():
+            tokenizer.add_special_tokens({"additional_special_tokens": [NUM_TOKEN]})
+            lm.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+        self.num_token_id = int(tokenizer.convert_tokens_to_ids(NUM_TOKEN))
+        self.lm = lm
+        self.config = lm.config
+        self.plan = plan
+        n, d_llm = len(plan.features), lm.get_input_embeddings().embedding_dim
+        generator = torch.Generator().manual_seed(seed)
+        self.frequencies = nn.Parameter(torch.randn(n, FREQUENCIES, generator=generator))
+        self.mlp = nn.Sequential(nn.Linear(2 * FREQUENCIES, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, d_llm))
+        spread = float(lm.get_input_embeddings().weight.detach().float().std())
+        self.scale = nn.Parameter(torch.tensor(spread))
+        self.feature = nn.Parameter(torch.randn(n, d_llm, generator=generator) * spread)
+        self.missing = nn.Parameter(torch.randn(n, d_llm, generator=generator) * spread)
+
+    @property
+    def n_features(self) -> int:
+        return len(self.plan.features)
+
+    def value_tokens(self, values: torch.Tensor, observed: torch.Tensor) -> torch.Tensor:
+        """(batch, features) standardised values and a 0/1 mask -> (batch, features, d_llm)."""
+        angles = 2 * math.pi * self.frequencies.float()[None] * values.float()[..., None]
+        features = torch.cat([torch.sin(angles), torch.cos(angles)], dim=-1).to(self.mlp[0].weight.dtype)  # type: ignore[arg-type]
+        encoded = self.mlp(features) * self.scale
+        present = observed[..., None].to(encoded.dtype)
+        return present * encoded + (1 - present) * self.missing[None] + self.feature[None]
+
+    def embed(
+        self, input_ids: torch.Tensor, values: torch.Tensor | None = None, observed: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        embeddings = self.lm.get_input_embeddings()(input_ids)
+        where = input_ids == self.num_token_id
+        rows = where.any(dim=1)
+        if not rows.any():
+            return embeddings
+        if values is None or bool((where.sum(dim=1)[rows] != self.n_features).any()):
+            raise ValueError(f"every prompt with value tokens needs {self.n_features} of them and their values")
+        values = values.reshape(values.shape[0], -1)  # the collator stacks them as a one-step series
+        mask = torch.ones_like(values) if observed is None else observed.reshape(values.shape).float()
+        tokens = self.value_tokens(values[rows].float(), mask[rows])
+        embeddings = embeddings.clone()
+        embeddings[where] = tokens.reshape(-1, tokens.shape[-1]).to(embeddings.dtype)
+        return embeddings
+
+    # -- checkpoints ----------------------------------------------------------------------------
+    def save_pretrained(self, folder: str | Path, **kwargs: Any) -> None:
+        folder = Path(folder)
+        self.lm.save_pretrained(folder / "lm", **kwargs)
+        parts = {k: v for k, v in self.state_dict().items() if not k.startswith("lm.")}
+        torch.save(parts, folder / "numeric.pt")
+        (folder / "numeric.json").write_text(self.plan.model_dump_json(indent=2))
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path, tokenizer: Any) -> NumericStudent:
+        from transformers import AutoModelForCausalLM
+
+        folder = Path(folder)
+        if not (folder / "numeric.json").is_file():
+            raise CheckpointError(f"{folder}: not a numeric-aware student checkpoint (no numeric.json)")
+        try:
+            plan = NumericPlan.model_validate(json.loads((folder / "numeric.json").read_text()))
+            lm = AutoModelForCausalLM.from_pretrained(folder / "lm", dtype=torch.float32)
+            model = cls(lm, tokenizer, plan)
+            parts = torch.load(folder / "numeric.pt", map_location="cpu", weights_only=True)
+            missing = model.load_state_dict(parts, strict=False)
+            if missing.unexpected_keys or any(not k.startswith("lm.") for k in missing.missing_keys):
+                raise ValueError(f"unexpected parts {missing.unexpected_keys} / missing {missing.missing_keys}")
+        except Exception as exc:  # truncated files, missing keys, changed shapes: whatever torch raises
+            raise CheckpointError(f"{folder}: corrupt numeric-aware checkpoint ({exc}); train again") from exc
+        return model

@@ -1,0 +1,70 @@
+"""A language model whose placeholder tokens are replaced by embeddings computed from other inputs.
+
+The multimodal student (time-series tokens) and the numeric-aware student (value tokens) differ only
+in how they compute the embeddings (`embed`); running the language model on them, generating, and
+delegating to the wrapped model is shared here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+__all__ = ["SoftTokenLM"]
+
+
+class SoftTokenLM(nn.Module):
+    lm: Any
+    config: Any
+
+    def embed(
+        self, input_ids: torch.Tensor, values: torch.Tensor | None = None, observed: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        values: torch.Tensor | None = None,
+        observed: torch.Tensor | None = None,
+        logits_to_keep: int = 0,
+        **kwargs: Any,
+    ) -> Any:
+        inputs_embeds = self.embed(input_ids, values, observed)
+        if getattr(self.config, "is_encoder_decoder", False):
+            return self.lm(inputs_embeds=inputs_embeds, attention_mask=attention_mask, **kwargs)
+        return self.lm(
+            inputs_embeds=inputs_embeds, attention_mask=attention_mask, logits_to_keep=logits_to_keep, **kwargs
+        )
+
+    def generate(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        values: torch.Tensor | None = None,
+        observed: torch.Tensor | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """New tokens only (generation from embeddings returns no prompt)."""
+        inputs_embeds = self.embed(input_ids, values, observed)
+        return self.lm.generate(inputs_embeds=inputs_embeds, attention_mask=attention_mask, **kwargs)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.lm.dtype
+
+    def get_input_embeddings(self) -> nn.Module:
+        return self.lm.get_input_embeddings()
+
+    def get_output_embeddings(self) -> nn.Module:
+        return self.lm.get_output_embeddings()
+
+    def gradient_checkpointing_enable(self, **kwargs: Any) -> None:
+        switch = getattr(self.lm, "activation_checkpointing_enable", None)
+        if switch is not None:  # transformers 5
+            switch(activation_checkpointing_kwargs=kwargs.get("gradient_checkpointing_kwargs"))
+        else:
+            self.lm.gradient_checkpointing_enable(**kwargs)
