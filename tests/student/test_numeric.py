@@ -145,3 +145,12 @@ def test_a_threshold_on_one_number_is_learnt_and_the_checkpoint_reloads(
         tmp_path / "text",
     )
     assert numeric >= accuracy(text_only) + 0.2
+
+
+def test_soft_token_students_are_not_compiled_automatically(tokenizer: Any, tiny_llama: Callable[..., Any]) -> None:
+    """Their embeddings are placed by a data-dependent mask: torch.compile breaks the graph there (measured
+    on Pima: graph breaks and autograd errors reported in IndexPutBackward), so `auto` keeps them eager."""
+    from clinreason.student.train import _compiled
+
+    student = numeric_student(tokenizer, tiny_llama, threshold_cohort(8).records)
+    assert _compiled(student.model, TrainConfig(compile="auto"), tokens=1e9, processes=1) is student.model

@@ -73,7 +73,8 @@ class TrainConfig(BaseModel):
     compile: Literal["auto", "on", "off"] = Field(
         default="auto",
         description="torch.compile the training steps; auto: when at least 150k tokens remain to train, in one "
-        "process (compiling takes about a minute on a 2-core CPU); falls back to eager if compiling fails.",
+        "process, for plain language models (not soft-token students); compiling takes about a minute on a "
+        "2-core CPU; falls back to eager if compiling fails.",
     )
     group_by_length: bool = Field(
         default=True, description="Batch examples of similar length together (less padding, same loss)."

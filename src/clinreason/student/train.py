@@ -208,9 +208,7 @@ def batch_loss(
 
 def model_head(model: Any) -> Any:
     """The vocabulary projection of a Hugging Face causal model (under DDP or PEFT wrappers), or None."""
-    inner = getattr(model, "module", model)  # DistributedDataParallel
-    inner = inner.get_base_model() if hasattr(inner, "get_base_model") else inner
-    getter = getattr(inner, "get_output_embeddings", None)
+    getter = getattr(accelerate_inner(model), "get_output_embeddings", None)
     return getter() if callable(getter) else None
 
 
@@ -521,12 +519,24 @@ def _checkpoint_activations(model: Any) -> None:
 COMPILE_MIN_TOKENS = 150_000
 
 
+def accelerate_inner(model: Any) -> Any:
+    """The module under DistributedDataParallel or PEFT wrappers."""
+    inner = getattr(model, "module", model)
+    return inner.get_base_model() if hasattr(inner, "get_base_model") else inner
+
+
 def _compiled(model: Any, config: TrainConfig, tokens: float, processes: int) -> Any:
     """The module the training steps call: `torch.compile`d where it pays (measured 1.3x on a 2-core CPU
     for SmolLM2-135M), else the model itself. Evaluation and saving always use the model itself."""
     import torch
 
-    wanted = config.compile == "on" or (config.compile == "auto" and tokens >= COMPILE_MIN_TOKENS and processes == 1)
+    from clinreason.student.soft_tokens import SoftTokenLM
+
+    # soft-token students place their embeddings by a data-dependent mask: graph breaks, no gain
+    plain = not isinstance(accelerate_inner(model), SoftTokenLM)
+    wanted = config.compile == "on" or (
+        config.compile == "auto" and tokens >= COMPILE_MIN_TOKENS and processes == 1 and plain
+    )
     if not wanted or not hasattr(torch, "compile"):
         return model
     log.info("compiling the student with torch.compile (the first step takes longer)")
