@@ -86,7 +86,8 @@ def train_speed(student: Any, examples: list[Any], precision: str, steps: int, b
     from clinreason.student.train import batch_loss, collate, encode
 
     config = TrainConfig(precision=precision, batch_size=batch_size)  # type: ignore[arg-type]
-    from clinreason.student.train import _checkpoint_activations, _forget_previous_run, keeps_logits, resolve_precision
+    from clinreason.student.model import keeps_logits, resolve_precision
+    from clinreason.student.train import _checkpoint_activations, _forget_previous_run
 
     _forget_previous_run()
     if config.gradient_checkpointing:  # the training defaults (bench/student_training.py compares them)

@@ -52,15 +52,13 @@ def child(row: str, examples: int, batch_size: int, precision: str) -> dict[str,
 
     from clinreason.student.config import TrainConfig
     from clinreason.student.data import encode
-    from clinreason.student.model import load_student
+    from clinreason.student.model import keeps_logits, load_student, resolve_precision
     from clinreason.student.train import (
         _checkpoint_activations,
         _forget_previous_run,
         batch_loss,
         collate,
-        keeps_logits,
         make_batches,
-        resolve_precision,
     )
 
     sys.path.insert(0, str(Path(__file__).parent))

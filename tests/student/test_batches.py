@@ -13,8 +13,8 @@ import torch
 
 from clinreason.records import Cohort
 from clinreason.student.data import build_examples, encode
-from clinreason.student.model import Student
-from clinreason.student.train import batch_loss, collate, keeps_logits, make_batches
+from clinreason.student.model import Student, keeps_logits
+from clinreason.student.train import batch_loss, collate, make_batches
 
 
 def _padding(lengths: list[int], batches: list[list[int]]) -> int:

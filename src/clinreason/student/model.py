@@ -6,6 +6,7 @@ and it is saved once as an ordinary checkpoint under the cache folder, so later 
 
 from __future__ import annotations
 
+import inspect
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,3 +88,22 @@ def prepare(model: Any, tokenizer: Any, *, name: str, device: str | None = None)
     model.config.pad_token_id = tokenizer.pad_token_id
     model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     return Student(model=model, tokenizer=tokenizer, kind=kind, name=name)
+
+
+def resolve_precision(setting: str) -> str:
+    """What "auto" means here: bf16 where the device computes it natively, else fp32 (accelerate's "no")."""
+    import torch
+
+    if setting == "fp32":
+        return "no"
+    if setting == "bf16":
+        return "bf16"
+    if torch.cuda.is_available():
+        return "bf16" if torch.cuda.is_bf16_supported() else "no"
+    cpu_bf16 = getattr(torch.backends, "mkldnn", None) is not None and torch.backends.mkldnn.is_available()
+    return "bf16" if cpu_bf16 and getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)() else "no"
+
+
+def keeps_logits(model: Any) -> bool:
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "logits_to_keep" in inspect.signature(base.forward).parameters

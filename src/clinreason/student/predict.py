@@ -17,8 +17,7 @@ from clinreason.progress import Observer
 from clinreason.records.schema import Cohort, PatientRecord
 from clinreason.student.config import Precision
 from clinreason.student.data import FINAL, Objective, TaskKind, prompt_ids, student_prompt
-from clinreason.student.model import Student
-from clinreason.student.train import keeps_logits, resolve_precision
+from clinreason.student.model import Student, keeps_logits, resolve_precision
 from clinreason.teacher.parsing import parse_answer
 from clinreason.teacher.prompts import options
 

@@ -8,7 +8,6 @@ yet, in the same order, and ends with the same weights as an uninterrupted one.
 from __future__ import annotations
 
 import contextlib
-import inspect
 import logging
 import math
 import random
@@ -24,7 +23,7 @@ from clinreason.errors import ClinreasonError
 from clinreason.student.checkpoint import CheckpointMeta, write_meta
 from clinreason.student.config import TrainConfig
 from clinreason.student.data import Encoded, Example, encode
-from clinreason.student.model import Student
+from clinreason.student.model import Student, keeps_logits, resolve_precision
 from clinreason.student.validation import ValidationScore
 
 log = logging.getLogger(__name__)
@@ -77,20 +76,6 @@ def training_finished(out_dir: str | Path) -> bool:
         return False
 
 
-def resolve_precision(setting: str) -> str:
-    """What "auto" means here: bf16 where the device computes it natively, else fp32 (accelerate's "no")."""
-    import torch
-
-    if setting == "fp32":
-        return "no"
-    if setting == "bf16":
-        return "bf16"
-    if torch.cuda.is_available():
-        return "bf16" if torch.cuda.is_bf16_supported() else "no"
-    cpu_bf16 = getattr(torch.backends, "mkldnn", None) is not None and torch.backends.mkldnn.is_available()
-    return "bf16" if cpu_bf16 and getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)() else "no"
-
-
 def _forget_previous_run() -> None:
     """Each call to `train` is its own run: a second student in the same process may use another precision or
     accumulation, which accelerate refuses while the first run's state is alive. The process group is kept."""
@@ -98,11 +83,6 @@ def _forget_previous_run() -> None:
 
     AcceleratorState._reset_state(reset_partial_state=False)
     GradientState._reset_state()
-
-
-def keeps_logits(model: Any) -> bool:
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    return "logits_to_keep" in inspect.signature(base.forward).parameters
 
 
 def collate(items: Sequence[Encoded], pad_id: int, kind: str) -> dict[str, Any]:
