@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from clinreason.pipeline.config import RunConfig
 from clinreason.pipeline.run import seed_file
 from clinreason.records import load_cohort, make_splits
@@ -19,11 +21,12 @@ from clinreason.teacher import (
 )
 
 
-def test_shipped_seed_covers_the_demo(tmp_path: Path) -> None:
-    config = RunConfig()  # the demo's defaults
+@pytest.mark.parametrize("cohort_name", ["pima-diabetes", "oasis-2"])
+def test_shipped_seed_covers_a_default_run(tmp_path: Path, cohort_name: str) -> None:
+    config = RunConfig.model_validate({"data": {"cohort": cohort_name}})  # the demo's defaults on this cohort
     cohort = load_cohort(config.data.cohort)
     seed = seed_file(cohort.name)
-    assert seed is not None, "no shipped seed for the demo cohort"
+    assert seed is not None, f"no shipped seed for {cohort_name}"
     splits = make_splits(cohort, seed=config.data.seed, fractions=config.data.fractions)
     shots = load_exemplars(cohort)
     settings = config.teacher
