@@ -47,10 +47,12 @@ class MultimodalStudent(SoftTokenLM):
         if TS_TOKEN not in tokenizer.get_vocab():
             tokenizer.add_special_tokens({"additional_special_tokens": [TS_TOKEN]})
             lm.resize_token_embeddings(len(tokenizer), mean_resizing=False)
-        self.ts_token_id = int(tokenizer.convert_tokens_to_ids(TS_TOKEN))
+        self.ts_token_id = self.placeholder_id = int(tokenizer.convert_tokens_to_ids(TS_TOKEN))
         self.lm = lm
         self.config = lm.config
         self.n_variables, self.length = n_variables, length
+        self.n_placeholders = n_variables
+        self.missing_inputs = f"every prompt with time-series tokens needs {n_variables} of them and a series"
         d_llm = lm.get_input_embeddings().embedding_dim
         self.encoder = PatchTSTEncoder(n_variables, length, 8, d_model, layers, heads)
         self.knowledge = KnowledgeAttention(d_model, knowledge, prototypes) if knowledge is not None else None
@@ -75,21 +77,8 @@ class MultimodalStudent(SoftTokenLM):
         assert self.project is not None
         return self.project(tokens)
 
-    def embed(
-        self, input_ids: torch.Tensor, values: torch.Tensor | None = None, observed: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        embeddings = self.lm.get_input_embeddings()(input_ids)
-        where = input_ids == self.ts_token_id
-        rows = where.any(dim=1)
-        if not rows.any():
-            return embeddings
-        counts = where.sum(dim=1)[rows]
-        if values is None or bool((counts != self.n_variables).any()):
-            raise ValueError(f"every prompt with time-series tokens needs {self.n_variables} of them and a series")
-        series = self.series_tokens(values[rows], None if observed is None else observed[rows])
-        embeddings = embeddings.clone()
-        embeddings[where] = series.reshape(-1, series.shape[-1]).to(embeddings.dtype)
-        return embeddings
+    def soft_tokens(self, values: torch.Tensor, observed: torch.Tensor | None) -> torch.Tensor:
+        return self.series_tokens(values, observed)
 
     # -- sequential training --------------------------------------------------------------------
     def set_stage(self, stage: Stage | None) -> None:

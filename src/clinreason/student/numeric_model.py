@@ -32,10 +32,12 @@ class NumericStudent(SoftTokenLM):
         if NUM_TOKEN not in tokenizer.get_vocab():
             tokenizer.add_special_tokens({"additional_special_tokens": [NUM_TOKEN]})
             lm.resize_token_embeddings(len(tokenizer), mean_resizing=False)
-        self.num_token_id = int(tokenizer.convert_tokens_to_ids(NUM_TOKEN))
+        self.placeholder_id = int(tokenizer.convert_tokens_to_ids(NUM_TOKEN))
         self.lm = lm
         self.config = lm.config
         self.plan = plan
+        self.n_placeholders = len(plan.features)
+        self.missing_inputs = f"every prompt with value tokens needs {self.n_placeholders} of them and their values"
         n, d_llm = len(plan.features), lm.get_input_embeddings().embedding_dim
         generator = torch.Generator().manual_seed(seed)
         self.frequencies = nn.Parameter(torch.randn(n, FREQUENCIES, generator=generator))
@@ -45,10 +47,6 @@ class NumericStudent(SoftTokenLM):
         self.feature = nn.Parameter(torch.randn(n, d_llm, generator=generator) * spread)
         self.missing = nn.Parameter(torch.randn(n, d_llm, generator=generator) * spread)
 
-    @property
-    def n_features(self) -> int:
-        return len(self.plan.features)
-
     def value_tokens(self, values: torch.Tensor, observed: torch.Tensor) -> torch.Tensor:
         """(batch, features) standardised values and a 0/1 mask -> (batch, features, d_llm)."""
         angles = 2 * math.pi * self.frequencies.float()[None] * values.float()[..., None]
@@ -57,22 +55,10 @@ class NumericStudent(SoftTokenLM):
         present = observed[..., None].to(encoded.dtype)
         return present * encoded + (1 - present) * self.missing[None] + self.feature[None]
 
-    def embed(
-        self, input_ids: torch.Tensor, values: torch.Tensor | None = None, observed: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        embeddings = self.lm.get_input_embeddings()(input_ids)
-        where = input_ids == self.num_token_id
-        rows = where.any(dim=1)
-        if not rows.any():
-            return embeddings
-        if values is None or bool((where.sum(dim=1)[rows] != self.n_features).any()):
-            raise ValueError(f"every prompt with value tokens needs {self.n_features} of them and their values")
+    def soft_tokens(self, values: torch.Tensor, observed: torch.Tensor | None) -> torch.Tensor:
         values = values.reshape(values.shape[0], -1)  # the collator stacks them as a one-step series
         mask = torch.ones_like(values) if observed is None else observed.reshape(values.shape).float()
-        tokens = self.value_tokens(values[rows].float(), mask[rows])
-        embeddings = embeddings.clone()
-        embeddings[where] = tokens.reshape(-1, tokens.shape[-1]).to(embeddings.dtype)
-        return embeddings
+        return self.value_tokens(values.float(), mask)
 
     # -- checkpoints ----------------------------------------------------------------------------
     def save_pretrained(self, folder: str | Path, **kwargs: Any) -> None:

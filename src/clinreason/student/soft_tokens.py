@@ -16,13 +16,33 @@ __all__ = ["SoftTokenLM"]
 
 
 class SoftTokenLM(nn.Module):
+    """Subclasses set `placeholder_id`, `n_placeholders` and `missing_inputs` (the error when a prompt's
+    placeholders and its inputs do not match) and compute the embeddings in `soft_tokens`."""
+
     lm: Any
     config: Any
+    placeholder_id: int
+    n_placeholders: int
+    missing_inputs: str
+
+    def soft_tokens(self, values: torch.Tensor, observed: torch.Tensor | None) -> torch.Tensor:
+        """(rows, ...) inputs of the prompts that have placeholders -> (rows, n_placeholders, d_llm)."""
+        raise NotImplementedError
 
     def embed(
         self, input_ids: torch.Tensor, values: torch.Tensor | None = None, observed: torch.Tensor | None = None
     ) -> torch.Tensor:
-        raise NotImplementedError
+        embeddings = self.lm.get_input_embeddings()(input_ids)
+        where = input_ids == self.placeholder_id
+        rows = where.any(dim=1)
+        if not rows.any():
+            return embeddings
+        if values is None or bool((where.sum(dim=1)[rows] != self.n_placeholders).any()):
+            raise ValueError(self.missing_inputs)
+        tokens = self.soft_tokens(values[rows], None if observed is None else observed[rows])
+        embeddings = embeddings.clone()
+        embeddings[where] = tokens.reshape(-1, tokens.shape[-1]).to(embeddings.dtype)
+        return embeddings
 
     def forward(
         self,

@@ -375,6 +375,14 @@ def train(
     mean_tokens = sum(len(e.input_ids) for e in encoded) / max(len(encoded), 1)
     remaining = (total_steps - state.global_step) * config.batch_size * config.gradient_accumulation * mean_tokens
     forward = _compiled(model, config, remaining, accelerator.num_processes)
+
+    def step_loss(module: Any, batch: dict[str, Any], tasks: list[str]) -> Any:
+        loss = batch_loss(
+            module, {**batch, "tasks": tasks}, kind, config.objective, config.alpha, keep, chunked=config.chunked_loss
+        )
+        accelerator.backward(loss)
+        return loss
+
     model.train()
     stop = False
     while state.epoch < config.epochs and not stop:
@@ -391,32 +399,14 @@ def train(
             batch = {k: v.to(accelerator.device) for k, v in batch.items()}
             with accelerator.accumulate(model), accelerator.autocast():
                 try:
-                    loss = batch_loss(
-                        forward,
-                        {**batch, "tasks": tasks},
-                        kind,
-                        config.objective,
-                        config.alpha,
-                        keep,
-                        chunked=config.chunked_loss,
-                    )
-                    accelerator.backward(loss)
+                    loss = step_loss(forward, batch, tasks)
                 except Exception as exc:  # compiling failed (no C++ compiler, an unsupported op): train eagerly
                     if forward is model:
                         raise
                     log.warning("torch.compile failed (%s); training without it", str(exc).splitlines()[0][:200])
                     forward = model
                     optimizer.zero_grad()
-                    loss = batch_loss(
-                        model,
-                        {**batch, "tasks": tasks},
-                        kind,
-                        config.objective,
-                        config.alpha,
-                        keep,
-                        chunked=config.chunked_loss,
-                    )
-                    accelerator.backward(loss)
+                    loss = step_loss(model, batch, tasks)
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad()
