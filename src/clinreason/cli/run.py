@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -11,7 +12,7 @@ from clinreason.cli.app import app, console, err_console, user_errors
 from clinreason.cli.progress import RichObserver, progress_bars
 from clinreason.cli.show import print_table
 from clinreason.errors import ConfigError
-from clinreason.pipeline.config import RunConfig, dump_run_config, load_run_config, parse_run_config
+from clinreason.pipeline.config import DEMO_PER_OBJECTIVE, RunConfig, dump_run_config, load_run_config, parse_run_config
 from clinreason.pipeline.results import RunMetrics
 from clinreason.pipeline.run import run_pipeline
 from clinreason.student.config import Precision
@@ -51,12 +52,7 @@ def demo_config(quick: bool, cohort: str, out: Path) -> RunConfig:
         "name": "demo",
         "out": str(out),
         "data": {"cohort": cohort},
-        # the rationale student costs several times the label student per epoch: one epoch, chosen on the
-        # validation loss (a diagnosis metric would need generated rationales at every evaluation), to stay
-        # within 30 minutes on a 2-core CPU
-        "student": {
-            "per_objective": {"rationale_then_label": {"epochs": 1, "learning_rate": 5e-5, "select_on": "loss"}}
-        },
+        "student": {"per_objective": copy.deepcopy(DEMO_PER_OBJECTIVE)},
     }
     if quick:
         raw["data"].update(train_limit=24, validation_limit=12, test_limit=16)

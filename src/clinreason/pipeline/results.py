@@ -8,12 +8,24 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from clinreason.evaluate.paired import PairedDifference, Spread
 from clinreason.evaluate.summary import ModelMetrics, RationaleMetrics, verdict
 from clinreason.evaluate.tables import ResultTable, fmt
 from clinreason.student.config import TrainConfig
 from clinreason.teacher import RunSummary
 
-__all__ = ["AblationSummary", "RunMetrics", "SourceScores", "TeacherCounts", "TeacherReport", "VariantScores"]
+__all__ = [
+    "AblationSummary",
+    "BenchmarkRun",
+    "BenchmarkSummary",
+    "CohortSummary",
+    "ModelSummary",
+    "RunMetrics",
+    "SourceScores",
+    "TeacherCounts",
+    "TeacherReport",
+    "VariantScores",
+]
 
 
 class TeacherReport(BaseModel):
@@ -153,3 +165,216 @@ class AblationSummary(BaseModel):
             columns=["variant", "micro-F1", "macro-F1", "subset accuracy", "verified-claim rate"],
             rows=rows,
         )
+
+
+class BenchmarkRun(BaseModel):
+    """One (cohort, seed) pipeline run of a benchmark."""
+
+    cohort: str
+    seed: int
+    folder: str
+    n_test: int
+    train_patients: int
+    pipeline_minutes: float = Field(description="The run's recorded stage times, summed.")
+    read_back: bool = Field(description="Finished earlier and read back from its folder.")
+    teacher_generated: int = Field(description="New teacher generations in this run.")
+    teacher_cached: int = Field(description="Teacher answers taken from the cache (earlier seeds, shipped seeds).")
+    seconds: float = Field(description="Wall time in this benchmark call.")
+
+
+class ModelSummary(BaseModel):
+    kind: str = Field(description="student, baseline or teacher.")
+    seeds: list[int] = Field(description="Seeds this model has results for.")
+    metrics: dict[str, Spread] = Field(
+        description="accuracy, macro_f1, auroc (argmax), fitted_accuracy, fitted_macro_f1 (validation-fitted "
+        "rule), verified_claim_rate, wrong_claims_per_rationale, label_consistency."
+    )
+    one_class_seeds: list[int] = Field(description="Seeds where the argmax answer was one class for every patient.")
+    one_class_fitted_seeds: list[int] = Field(description="The same under the fitted rule.")
+
+
+class CohortSummary(BaseModel):
+    cohort: str
+    labels: list[str]
+    seeds: list[int] = Field(description="Seeds with a finished run.")
+    n_test: float = Field(description="Test patients per run (mean over seeds).")
+    n_train: float = Field(description="Training patients per run (mean over seeds).")
+    models: dict[str, ModelSummary]
+    best_baseline: dict[str, str] = Field(description="Per compared metric, the baseline with the best mean.")
+    versus_best_baseline: list[PairedDifference] = Field(description="Each student minus the best baseline.")
+    rationale_vs_label: list[PairedDifference] = Field(
+        description="Each rationale student minus the label student of the same kind (text or +values)."
+    )
+
+
+_METRIC_NAMES = {
+    "fitted_macro_f1": "macro-F1 (fitted rule)",
+    "macro_f1": "macro-F1 (argmax)",
+    "auroc": "AUROC",
+}
+
+
+def _mean_sd(value: Spread | None) -> str:
+    if value is None or value.mean is None:
+        return "–"
+    return f"{value.mean:.3f}" + (f" ± {value.sd:.3f}" if value.sd is not None else "")
+
+
+def _difference_rows(differences: list[PairedDifference]) -> list[list[str]]:
+    return [
+        [
+            d.model,
+            _METRIC_NAMES.get(d.metric, d.metric),
+            d.reference,
+            f"{d.mean:+.3f}",
+            f"[{d.low:+.3f}, {d.high:+.3f}]" if d.low is not None and d.high is not None else "–",
+            ", ".join(f"{x:+.3f}" for x in d.differences),
+        ]
+        for d in differences
+    ]
+
+
+class BenchmarkSummary(BaseModel):
+    """`benchmark.json` of `clinreason benchmark`."""
+
+    name: str
+    cohorts: list[str]
+    seeds: list[int]
+    student: str
+    teacher: str
+    results: list[CohortSummary] = Field(description="Cohorts with at least one finished run.")
+    runs: list[BenchmarkRun]
+    complete: bool = Field(description="Every (cohort, seed) run finished.")
+    machine: str
+    created: str
+    clinreason_version: str
+    config_sha256: str
+
+    def targets(self, cohort: CohortSummary, tolerance: float = 0.02) -> list[str]:
+        """Issue 13's targets in plain sentences: the best student against the best baseline."""
+        lines = []
+        for metric in ("fitted_macro_f1", "auroc"):
+            students = [
+                (s.metrics[metric].mean, name)
+                for name, s in cohort.models.items()
+                if s.kind == "student" and metric in s.metrics and s.metrics[metric].mean is not None
+            ]
+            reference = cohort.best_baseline.get(metric)
+            if not students or reference is None:
+                continue
+            value, name = max(students)
+            base = cohort.models[reference].metrics[metric].mean or 0.0
+            gap = (value or 0.0) - base
+            verdict = (
+                "above it" if gap > 0 else ("within 0.02 of it" if gap >= -tolerance else f"short of it by {-gap:.3f}")
+            )
+            lines.append(
+                f"Best student on {_METRIC_NAMES[metric]}: {name} {value:.3f} vs {reference} {base:.3f} "
+                f"(mean over {len(cohort.seeds)} seed(s)): {verdict}."
+            )
+        collapsed = [
+            name
+            for name, s in cohort.models.items()
+            if s.kind == "student" and s.one_class_seeds and name.startswith("student:label")
+        ]
+        baselines_collapse = any(s.one_class_seeds for s in cohort.models.values() if s.kind == "baseline")
+        if collapsed:
+            lines.append(
+                f"One class for every patient by argmax: {', '.join(collapsed)}"
+                + (" (a baseline did too)." if baselines_collapse else " (no baseline did).")
+            )
+        return lines
+
+    def markdown(self) -> str:
+        done = sum(1 for _ in self.runs)
+        total = len(self.cohorts) * len(self.seeds)
+        lines = [
+            f"# Benchmark '{self.name}'",
+            "",
+            f"Student {self.student}; teacher {self.teacher}; seeds {', '.join(map(str, self.seeds))}; "
+            f"{done} of {total} runs finished{'' if self.complete else ' (incomplete: run the command again)'}.",
+            f"Machine: {self.machine}; computed {self.created}; clinreason {self.clinreason_version}; "
+            f"config sha256 {self.config_sha256[:12]}.",
+            "",
+            "Cells: mean ± sd over seeds. 'Fitted rule': the decision rule fitted on each run's validation split. "
+            "Paired differences: per seed on the same split; 95% interval from the corrected resampled t-test "
+            "(Nadeau and Bengio 2003).",
+            "",
+        ]
+        for cohort in self.results:
+            table = ResultTable(
+                title=f"## {cohort.cohort} (seeds {', '.join(map(str, cohort.seeds))}; about "
+                f"{cohort.n_test:.0f} test and {cohort.n_train:.0f} training patients a run)",
+                columns=[
+                    "model",
+                    "seeds",
+                    "accuracy",
+                    "macro-F1",
+                    "AUROC",
+                    "accuracy (fitted rule)",
+                    "macro-F1 (fitted rule)",
+                    "claims verified",
+                    "wrong claims / rationale",
+                    "label consistent",
+                    "one class (argmax / fitted)",
+                ],
+                rows=[
+                    [
+                        name,
+                        str(len(s.seeds)),
+                        *(
+                            _mean_sd(s.metrics.get(k))
+                            for k in (
+                                "accuracy",
+                                "macro_f1",
+                                "auroc",
+                                "fitted_accuracy",
+                                "fitted_macro_f1",
+                                "verified_claim_rate",
+                                "wrong_claims_per_rationale",
+                                "label_consistency",
+                            )
+                        ),
+                        f"{len(s.one_class_seeds)} / {len(s.one_class_fitted_seeds)}",
+                    ]
+                    for name, s in cohort.models.items()
+                ],
+                notes=self.targets(cohort),
+            )
+            lines.append(table.markdown())
+            columns = ["model", "metric", "minus", "difference", "95% interval", "per seed"]
+            if cohort.versus_best_baseline:
+                lines.append(
+                    ResultTable(
+                        title="Students minus the best baseline",
+                        columns=columns,
+                        rows=_difference_rows(cohort.versus_best_baseline),
+                    ).markdown()
+                )
+            if cohort.rationale_vs_label:
+                lines.append(
+                    ResultTable(
+                        title="Rationale students minus label-only students",
+                        columns=columns,
+                        rows=_difference_rows(cohort.rationale_vs_label),
+                    ).markdown()
+                )
+        lines.append(
+            ResultTable(
+                title="## Runs",
+                columns=["cohort", "seed", "test", "train", "pipeline minutes", "teacher new / cached", "folder"],
+                rows=[
+                    [
+                        r.cohort,
+                        str(r.seed),
+                        str(r.n_test),
+                        str(r.train_patients),
+                        f"{r.pipeline_minutes:.1f}",
+                        f"{r.teacher_generated} / {r.teacher_cached}",
+                        r.folder,
+                    ]
+                    for r in self.runs
+                ],
+            ).markdown()
+        )
+        return "\n".join(lines)

@@ -1,0 +1,169 @@
+"""`clinreason benchmark` small: two cohorts, two seeds, a tiny student and a teacher answered from its
+cache; the summary, the files, the resume and the refusal of a folder made with another config."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from clinreason.errors import ConfigError
+from clinreason.evaluate.diagnosis import DiagnosisMetrics
+from clinreason.evaluate.summary import ModelMetrics
+from clinreason.knowledge import fact_sheet
+from clinreason.pipeline import benchmark as benchmark_module
+from clinreason.pipeline.benchmark import BenchmarkConfig, run_benchmark
+from clinreason.pipeline.results import BenchmarkSummary
+from clinreason.records import load_cohort
+from clinreason.teacher import (
+    Completion,
+    Sampling,
+    TeacherCache,
+    build_messages,
+    cache_key,
+    load_exemplars,
+    load_prompt,
+)
+from clinreason.teacher.prompts import options
+
+REASONING = "1. The age and every finding were reviewed in order.\n2. Taken together, the findings fit this diagnosis."
+
+
+def _fill_cache(path: Path, cohort_names: list[str]) -> None:
+    """Every patient's rationalize and diagnose answer, stating the gold label (keyed as the real teacher's)."""
+    with TeacherCache(path) as cache:
+        for name in cohort_names:
+            cohort = load_cohort(name)
+            sheet, shots = fact_sheet(cohort), load_exemplars(cohort)
+            for prompt in ("kwon-rationalize", "diagnose"):
+                template = load_prompt(prompt)
+                for record in cohort.records:
+                    letter, _, shown = next(o for o in options(cohort) if o[1] == record.labels[0])
+                    messages = build_messages(template, cohort, record, shots, sheet)
+                    cache.put(
+                        cache_key("gguf", "smollm2-135m", template.id, messages, Sampling()),
+                        backend="gguf",
+                        model="smollm2-135m",
+                        prompt=template.id,
+                        messages=messages,
+                        sampling=Sampling(),
+                        completion=Completion(text=f"{REASONING}\n\nFinal Diagnosis: ({letter}) {shown}"),
+                    )
+
+
+def _config(tmp_path: Path, student: Path, cache: Path, **changes: Any) -> BenchmarkConfig:
+    raw: dict[str, Any] = {
+        "name": "b",
+        "out": str(tmp_path / "bench"),
+        "cohorts": ["pima-diabetes", "oasis-2"],
+        "seeds": [0, 1],
+        "data": {"train_limit": 10, "validation_limit": 6, "test_limit": 8},
+        "teacher": {"model": "smollm2-135m", "cache": str(cache), "use_seed": False},
+        "student": {
+            "model": str(student),
+            "value_tokens": ["label"],
+            "train": {"max_steps": 2, "batch_size": 4, "learning_rate": 1e-3, "precision": "fp32"},
+        },
+        "evaluation": {"max_new_tokens": 12, "bootstrap": 0, "report_patients": 0, "teacher_references": False},
+    }
+    raw.update(changes)
+    return BenchmarkConfig.model_validate(raw)
+
+
+@pytest.mark.slow
+def test_benchmark_runs_resumes_and_summarises(
+    tmp_path: Path, tiny_student_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache.sqlite"
+    _fill_cache(cache, ["pima-diabetes", "oasis-2"])
+    config = _config(tmp_path, tiny_student_dir, cache)
+    summary = run_benchmark(config)
+
+    assert summary.complete and [r.seed for r in summary.runs] == [0, 0, 1, 1]  # seeds are the outer loop
+    assert all(r.teacher_generated == 0 and r.teacher_cached > 0 for r in summary.runs)  # all from the cache
+    assert [c.cohort for c in summary.results] == ["pima-diabetes", "oasis-2"]
+    pima = summary.results[0]
+    assert set(pima.models) == {
+        "student:rationale_then_label",
+        "student:label",
+        "student:label+values",
+        "baseline:logistic_regression",
+        "baseline:gradient_boosting",
+        "teacher:few-shot",
+    }
+    assert pima.seeds == [0, 1] and pima.n_test == 8
+    teacher = pima.models["teacher:few-shot"].metrics["accuracy"]
+    assert teacher.values == [1.0, 1.0] and teacher.sd == 0.0  # the cached answers state the gold label
+    assert set(pima.best_baseline) == {"fitted_macro_f1", "macro_f1", "auroc"}
+    students = {d.model for d in pima.versus_best_baseline}
+    assert students == {"student:rationale_then_label", "student:label", "student:label+values"}
+    for diff in pima.versus_best_baseline:
+        reference = pima.models[diff.reference].metrics[diff.metric].values
+        values = pima.models[diff.model].metrics[diff.metric].values
+        expected = [v - r for v, r in zip(values, reference, strict=True) if v is not None and r is not None]
+        assert diff.differences == pytest.approx(expected)
+    assert {(d.model, d.reference) for d in pima.rationale_vs_label} == {
+        ("student:rationale_then_label", "student:label")
+    }
+    # the two seeds are different splits of the same cohort
+    first, second = (
+        json.loads((tmp_path / "bench" / "pima-diabetes" / f"seed-{s}" / "splits.json").read_text()) for s in (0, 1)
+    )
+    assert first != second
+
+    folder = tmp_path / "bench"
+    for name in ("benchmark.json", "benchmark.md", "benchmark.png", "config.yaml"):
+        assert (folder / name).is_file(), name
+    assert BenchmarkSummary.model_validate_json((folder / "benchmark.json").read_text()) == summary
+    markdown = (folder / "benchmark.md").read_text()
+    assert "## oasis-2" in markdown and "Students minus the best baseline" in markdown and "4 of 4 runs" in markdown
+
+    def fail(*_: Any, **__: Any) -> None:
+        raise AssertionError("a finished run was run again")
+
+    monkeypatch.setattr(benchmark_module, "run_pipeline", fail)
+    again = run_benchmark(config)  # every run is read back
+    assert all(r.read_back for r in again.runs)
+    assert again.results == summary.results
+
+    with pytest.raises(ConfigError, match="different config"):
+        run_benchmark(_config(tmp_path, tiny_student_dir, cache, seeds=[0, 1, 2]))
+
+
+def _model(confusion: list[list[int]], kind: str = "student") -> ModelMetrics:
+    n = sum(map(sum, confusion))
+    diagnosis = DiagnosisMetrics(
+        n=n,
+        labels=["a", "b"],
+        accuracy=0.5,
+        macro_f1=0.4,
+        per_class_f1={},
+        auroc=None,
+        ece=None,
+        confusion_matrix=confusion,
+    )
+    return ModelMetrics(kind=kind, diagnosis=diagnosis)
+
+
+def test_one_class_answers_are_found() -> None:
+    assert benchmark_module._one_class(_model([[5, 0], [3, 0]]), fitted=False)  # everyone answered "a"
+    assert not benchmark_module._one_class(_model([[4, 1], [3, 0]]), fitted=False)
+    assert not benchmark_module._one_class(_model([[5, 0], [0, 0]]), fitted=False)  # one gold class only
+    assert not benchmark_module._one_class(_model([[5, 0], [3, 0]]), fitted=True)  # no fitted rule
+
+
+def test_config_rejects_repeated_cohorts_and_gives_each_run_its_folder(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="must not repeat"):
+        BenchmarkConfig(cohorts=["pima-diabetes", "pima-diabetes"])
+    config = BenchmarkConfig(out=tmp_path / "b", cohorts=["pima-diabetes", str(tmp_path / "mine.yaml")])
+    run = config.run_config(str(tmp_path / "mine.yaml"), 2)
+    assert run.folder == tmp_path / "b" / "mine" / "seed-2" and run.data.seed == 2
+    assert config.run_config("pima-diabetes", 0).student == config.student
+    # the default trains the demo's students, and the label student also with value tokens
+    assert [v for v in config.student.variants()] == [
+        ("rationale_then_label", False),
+        ("label", False),
+        ("label", True),
+    ]
