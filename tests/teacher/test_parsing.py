@@ -74,3 +74,14 @@ def test_last_final_diagnosis_line_counts() -> None:
 def test_unusable_answers_say_why(text: str, problem: str) -> None:
     parsed = parse_answer(text, OPTIONS)
     assert parsed.problem is not None and problem in parsed.problem
+
+
+def test_a_looping_answer_is_recognised() -> None:
+    from clinreason.teacher.parsing import repeated_line
+
+    loop = "1. Age: 70.\n" + "".join(
+        f"{i}. The other findings are not relevant to the diagnosis.\n" for i in range(2, 7)
+    )
+    assert repeated_line(loop) == ("the other findings are not relevant to the diagnosis.", 5)
+    assert repeated_line("1. Glucose is high.\n2. BMI is high.\n3. Age is 50 years.") is None
+    assert repeated_line("Yes.\nYes.\nYes.\nYes.") is None  # too short to call a loop

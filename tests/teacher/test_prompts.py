@@ -118,3 +118,52 @@ def test_every_bundled_cohort_has_exemplars_one_per_class() -> None:
     for name in bundled_names():
         cohort = load_cohort(name)
         assert sorted(s.label for s in load_exemplars(cohort)) == sorted(cohort.labels)
+
+
+def test_the_cohort_task_words_the_question() -> None:
+    from clinreason.records.schema import TaskSpec
+
+    cohort = load_cohort("pima-diabetes")
+    record = cohort.records[0]
+    default = build_messages(load_prompt("kwon-rationalize"), cohort, record)
+    assert "What is the diagnosis of this patient?" in default[-1]["content"]
+    assert "the confirmed diagnosis." in default[0]["content"]
+    outcome = cohort.model_copy(
+        update={"task": TaskSpec(kind="outcome", question="Did this patient develop diabetes within five years?")}
+    )
+    messages = build_messages(load_prompt("kwon-rationalize"), outcome, record)
+    assert "Did this patient develop diabetes within five years?" in messages[-1]["content"]
+    assert "What is the diagnosis" not in messages[-1]["content"]
+    assert "The confirmed outcome is (" in messages[-1]["content"]
+    assert "the confirmed outcome." in messages[0]["content"] and "to the outcome." in messages[0]["content"]
+    diagnose = build_messages(
+        load_prompt("diagnose"), outcome.model_copy(update={"task": TaskSpec(kind="risk")}), record
+    )
+    assert "Which risk group does this patient belong to?" in diagnose[-1]["content"]
+    assert "the most likely risk group" in diagnose[0]["content"]
+
+
+def test_a_spec_file_sets_the_task(tmp_path: Path) -> None:
+    from clinreason.records import load_cohort as load
+
+    (tmp_path / "icu.csv").write_text("id,age,lactate,died\n1,70,4.1,yes\n2,55,1.2,no\n3,61,2.0,no\n")
+    (tmp_path / "icu.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "name": "icu",
+                "file": "icu.csv",
+                "source": {"name": "test", "citation": "test", "licence": "CC0"},
+                "id_column": "id",
+                "label": {"column": "died", "map": {"yes": "died", "no": "survived"}},
+                "age": {"column": "age"},
+                "findings": [{"column": "lactate", "unit": "mmol/L"}],
+                "task": {"kind": "outcome", "question": "Did this patient die in hospital?"},
+            }
+        )
+    )
+    cohort = load(str(tmp_path / "icu.yaml"))
+    assert cohort.task.kind == "outcome" and cohort.task.noun == "outcome"
+    assert (
+        "Did this patient die in hospital?"
+        in build_messages(load_prompt("diagnose"), cohort, cohort.records[0])[-1]["content"]
+    )

@@ -138,3 +138,49 @@ def test_results_round_trip(tmp_path: Path) -> None:
     path = write_results(run, tmp_path / "out" / "r.jsonl")
     assert read_results(path) == run.results
     assert '"kept": 2' in path.with_suffix(".summary.json").read_text()
+
+
+def test_most_first_answers_rejected_stops_the_run_early(tmp_path: Path) -> None:
+    from clinreason.teacher import TeacherAnswersRejected
+
+    cohort = toy_cohort(8)
+    loop = "1. The glucose is not relevant to the diagnosis here.\n" * 4
+    script: dict[str, list[str | Exception]] = {r.id: [loop] for r in cohort.records}
+    script["p0"] = [right("diabetes")]
+    backend = ScriptedBackend(script, concurrency=1)
+    config = TeacherConfig(max_attempts=3, early_stop_after=4, early_stop_rejected=0.75)
+    with TeacherCache(tmp_path / "c.sqlite") as cache, pytest.raises(TeacherAnswersRejected) as caught:
+        run_teacher(cohort, cohort.records, backend, cache, load_prompt("kwon-rationalize"), config=config)
+    message = str(caught.value)
+    assert "3 of the teacher's first 4 answers were rejected" in message
+    assert "no 'Final Diagnosis' line: 3" in message and "task and question" in message
+    partial = caught.value.partial
+    assert partial is not None and partial.summary.kept == 1  # the finished work is handed back
+    assert any("the answer loops" in p for r in partial.results for p in r.problems)
+    assert len(backend.calls) < 8 * 3  # far fewer than every patient's every attempt
+
+
+def test_early_stop_can_be_turned_off(tmp_path: Path) -> None:
+    cohort = toy_cohort(4)
+    script: dict[str, list[str | Exception]] = {r.id: ["no final line here at all"] for r in cohort.records}
+    config = TeacherConfig(max_attempts=1, early_stop_after=0)
+    with TeacherCache(tmp_path / "c.sqlite") as cache:
+        run = run_teacher(
+            cohort, cohort.records, ScriptedBackend(script), cache, load_prompt("diagnose"), config=config
+        )
+    assert run.summary.rejected == 4
+
+
+def test_length_budget_grows_with_the_findings() -> None:
+    from clinreason.records import Finding, load_cohort
+    from clinreason.teacher.runner import length_budget
+
+    pima = load_cohort("pima-diabetes")
+    assert length_budget(Sampling(), pima, 24) == Sampling()  # bundled cohorts keep their cache keys
+    wide = toy_cohort(2)
+    for record in wide.records:
+        record.findings.update(
+            {f"f{i}": Finding(name=f"f{i}", label=f"finding {i}", value=float(i)) for i in range(16)}
+        )
+    assert length_budget(Sampling(), wide, 24).max_tokens == 96 + 24 * 18  # 17 findings and the age line
+    assert length_budget(Sampling(), wide, 0).max_tokens == Sampling().max_tokens

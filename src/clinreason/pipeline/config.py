@@ -45,6 +45,13 @@ class DataSettings(_Section):
 class TeacherSettings(TeacherConfig):
     exemplars: Path | None = None
     zero_shot: bool = False
+    bootstrap_exemplars: int = Field(
+        default=1,
+        ge=0,
+        description="For a cohort without exemplars (none bundled, none given): this many per class, written "
+        "by the teacher for training patients and kept when every claim verifies (saved as exemplars.yaml in "
+        "the run folder); 0: zero-shot.",
+    )
     prompt: str = "kwon-rationalize"
     diagnose_prompt: str = "diagnose"
     use_seed: bool = Field(

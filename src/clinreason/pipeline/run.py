@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
@@ -42,6 +43,7 @@ from clinreason.student.predict import Prediction, predict
 from clinreason.student.train import EvalPoint, TrainResult, train, training_finished
 from clinreason.student.validation import diagnosis_validator
 from clinreason.teacher import (
+    Exemplar,
     RunSummary,
     TeacherResult,
     TeacherRun,
@@ -51,6 +53,7 @@ from clinreason.teacher import (
     load_prompt,
     read_results,
 )
+from clinreason.teacher.bootstrap import bootstrap_exemplars
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +96,7 @@ def _teacher_step(
     out: Path,
     observer: Observer,
     label: str,
+    exemplars: Callable[[], list[Exemplar]],
 ) -> TeacherRun:
     """One teacher job of the run; a job whose results are already in the run folder is read back."""
     if _saved(out):
@@ -100,8 +104,37 @@ def _teacher_step(
         return TeacherRun(results=read_results(out), summary=summary)
     settings = config.teacher
     template = load_prompt(settings.prompt if task == "rationalize" else settings.diagnose_prompt)
-    shots = [] if settings.zero_shot else load_exemplars(cohort, settings.exemplars)
-    return run_and_save(session, cohort, records, template, out, exemplars=shots, observer=observer, label=label)
+    return run_and_save(session, cohort, records, template, out, exemplars=exemplars(), observer=observer, label=label)
+
+
+def _exemplars(ctx: _Context, session: TeacherSession) -> list[Exemplar]:
+    """The configured or bundled exemplars; for a cohort without any, ones bootstrapped from training
+    patients (saved as exemplars.yaml in the run folder, which is used as it is when present)."""
+    settings = ctx.config.teacher
+    if settings.zero_shot:
+        return []
+    shots = load_exemplars(ctx.cohort, settings.exemplars)
+    if shots or settings.exemplars is not None or not settings.bootstrap_exemplars:
+        return shots
+    out = ctx.folder / "exemplars.yaml"
+    if not out.is_file():
+        ctx.observer.phase(f"teacher: exemplar candidates ({ctx.cohort.name} has no exemplars)", None)
+    shots = bootstrap_exemplars(
+        ctx.cohort,
+        ctx.train_records,
+        session.backend,
+        session.cache,
+        load_prompt(settings.prompt),
+        out,
+        config=session.config,
+        per_class=settings.bootstrap_exemplars,
+        seed=ctx.config.data.seed,
+    )
+    ctx.observer.note(
+        f"{len(shots)} exemplar(s) for {ctx.cohort.name} from its training patients in {out} (read or edit them; "
+        "delete the file to make new ones)"
+    )
+    return shots
 
 
 def _saved(out: Path) -> bool:
@@ -289,6 +322,14 @@ def _teacher_stage(ctx: _Context, with_test: bool) -> _TeacherOutput:
                 )
             )
         reused = all(_saved(out) for _, _, _, out, _ in jobs)
+        shots: list[Exemplar] | None = None
+
+        def exemplars() -> list[Exemplar]:  # made once, and only when a job asks the teacher
+            nonlocal shots
+            if shots is None:
+                shots = _exemplars(ctx, session)
+            return shots
+
         for key, task, records, out, what in jobs:
             runs[key] = _teacher_step(
                 session,
@@ -299,6 +340,7 @@ def _teacher_stage(ctx: _Context, with_test: bool) -> _TeacherOutput:
                 out,
                 ctx.observer,
                 f"teacher: {what} ({len(records)} patients)",
+                exemplars,
             )
     if not reused:  # a teacher stage read back entirely keeps its recorded time
         ctx.record("teacher_s", time.perf_counter() - started)

@@ -149,6 +149,37 @@ class SkipReport(BaseModel):
             self.rows.append(row)
 
 
+TaskKind = Literal["diagnosis", "outcome", "risk"]
+_NOUN = {"diagnosis": "diagnosis", "outcome": "outcome", "risk": "risk group"}
+_QUESTION = {
+    "diagnosis": "What is the diagnosis of this patient?",
+    "outcome": "What is the outcome of this patient?",
+    "risk": "Which risk group does this patient belong to?",
+}
+
+
+class TaskSpec(BaseModel):
+    """What the labels answer, in the words the teacher's prompts use: a diagnosis (the default, which
+    renders the bundled prompts unchanged), an outcome (died / survived) or a risk group."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: TaskKind = "diagnosis"
+    question: str | None = Field(
+        default=None,
+        description="The question put to the teacher, e.g. 'Did this patient die in hospital?'; default by kind.",
+    )
+
+    @property
+    def noun(self) -> str:
+        """'diagnosis', 'outcome' or 'risk group': the word for the answer in the prompts."""
+        return _NOUN[self.kind]
+
+    @property
+    def prompt_question(self) -> str:
+        return self.question or _QUESTION[self.kind]
+
+
 class Cohort(BaseModel):
     """Records plus their label set and source; the unit that is split, rationalised and trained on."""
 
@@ -162,6 +193,7 @@ class Cohort(BaseModel):
     )
     multilabel: bool = False
     text_style: Literal["generic", "dementia", "clinical"] = "generic"
+    task: TaskSpec = Field(default_factory=TaskSpec, description="What the labels answer (prompt wording).")
     records: list[PatientRecord]
     skipped: list[SkipReport] = Field(default_factory=list)
     metadata: dict[str, Any] = Field(default_factory=dict)

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from clinreason.records.schema import CohortSource, ReferenceRange
+from clinreason.records.schema import CohortSource, ReferenceRange, TaskSpec
 from clinreason.yaml_models import load_yaml_model, validate_model
 
 DEFAULT_MISSING = ["", "NA", "N/A", "na", "NaN", "nan", "null", "NULL", "None", "?"]
@@ -141,6 +141,11 @@ class CohortSpec(_Spec):
     notes: list[str] = Field(default_factory=list, description="Columns of free text.")
     missing_values: list[str] = Field(default_factory=lambda: list(DEFAULT_MISSING))
     text_style: Literal["generic", "dementia", "clinical"] = "generic"
+    task: TaskSpec = Field(
+        default_factory=TaskSpec,
+        description="What the label answers, for the teacher's wording: {kind: diagnosis | outcome | risk, "
+        "question: ...}.",
+    )
 
     @model_validator(mode="after")
     def _unique_keys(self) -> CohortSpec:

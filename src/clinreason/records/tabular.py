@@ -51,6 +51,7 @@ def cohort_from_table(table: Table, spec: CohortSpec) -> Cohort:
         label_descriptions=dict(spec.label.descriptions),
         multilabel=spec.label.columns is not None,
         text_style=spec.text_style,
+        task=spec.task,
         records=records,
         skipped=[missing_label] if missing_label.count else [],
     )

@@ -5,6 +5,7 @@ from clinreason.teacher.backend import (
     CacheOnlyBackend,
     Completion,
     Sampling,
+    TeacherAnswersRejected,
     TeacherBackend,
     TeacherUnavailable,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "TeacherRun",
     "TeacherSession",
     "TeacherTask",
+    "TeacherAnswersRejected",
     "TeacherUnavailable",
     "build_messages",
     "cache_key",

@@ -59,6 +59,11 @@ class TeacherUnavailable(BackendError):
         self.partial = partial
 
 
+class TeacherAnswersRejected(TeacherUnavailable):
+    """Most of the teacher's first answers were rejected (no final line, another label, too short): the
+    run stops early with the reasons instead of retrying every patient for hours."""
+
+
 @runtime_checkable
 class TeacherBackend(Protocol):
     kind: str

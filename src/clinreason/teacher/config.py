@@ -42,6 +42,21 @@ class TeacherConfig(BaseModel):
     sampling: Sampling = Field(default_factory=Sampling)
     max_attempts: int = Field(default=3, ge=1, description="Tries per record before it is rejected.")
     retry_temperature: float = Field(default=0.7, ge=0, le=2, description="Temperature of retries.")
+    tokens_per_finding: int = Field(
+        default=24,
+        ge=0,
+        description="Length budget: an answer may take 96 + this x (findings + 1) tokens where that is more "
+        "than sampling.max_tokens (a cohort with many findings needs a longer rationale); 0: max_tokens only.",
+    )
+    early_stop_after: int = Field(
+        default=12,
+        ge=0,
+        description="After this many patients' first answers, stop the run when most were rejected "
+        "(see early_stop_rejected) instead of retrying for hours; 0: never.",
+    )
+    early_stop_rejected: float = Field(
+        default=0.75, gt=0, le=1, description="The share of rejected first answers that stops the run."
+    )
 
     @classmethod
     def from_spec(cls, spec: str, **overrides: object) -> TeacherConfig:

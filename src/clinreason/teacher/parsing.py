@@ -102,3 +102,17 @@ def _clean_rationale(text: str) -> str:
     while lines and not _clean(lines[-1]):  # drop trailing blank or markdown-only lines
         lines.pop()
     return "\n".join(lines).strip()
+
+
+def repeated_line(text: str, times: int = 3, min_words: int = 4) -> tuple[str, int] | None:
+    """The most repeated line of at least `min_words` words when it occurs `times` or more: the sign of a
+    small model caught in a loop (e.g. "... are not relevant to the diagnosis" over and over)."""
+    counts: dict[str, int] = {}
+    for line in text.splitlines():
+        cleaned = re.sub(r"^\W*\d*[.)]?\s*", "", _clean(line)).lower()  # without its numbering
+        if len(cleaned.split()) >= min_words:
+            counts[cleaned] = counts.get(cleaned, 0) + 1
+    if not counts:
+        return None
+    line, count = max(counts.items(), key=lambda item: item[1])
+    return (line, count) if count >= times else None

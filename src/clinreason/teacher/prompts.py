@@ -101,7 +101,12 @@ def _letter(cohort: Cohort, label: str) -> tuple[str, str]:
 
 
 def _user(template: PromptTemplate, cohort: Cohort, record: PatientRecord, label: str | None) -> str:
-    values = {"patient": record_to_text(record, cohort.text_style), "options": _options_text(cohort)}
+    values = {
+        "patient": record_to_text(record, cohort.text_style),
+        "options": _options_text(cohort),
+        "question": cohort.task.prompt_question,
+        "answer_kind": cohort.task.noun,
+    }
     if label is not None:
         values["letter"], values["diagnosis"] = _letter(cohort, label)
     return template.fill("user", **values)
@@ -125,7 +130,8 @@ def build_messages(
     if template.task == "rationalize" and len(record.labels) != 1:
         raise ConfigError(f"rationalization needs one gold label; patient {record.id} has {record.labels}")
     sheet = fact_sheet(cohort) if sheet is None else sheet
-    messages: list[Message] = [{"role": "system", "content": template.fill("system", fact_sheet=sheet or "(none)")}]
+    system = template.fill("system", fact_sheet=sheet or "(none)", answer_kind=cohort.task.noun)
+    messages: list[Message] = [{"role": "system", "content": system}]
     for exemplar in exemplars:
         letter, shown = _letter(cohort, exemplar.label)
         messages.append({"role": "user", "content": _user(template, cohort, exemplar.record, exemplar.label)})

@@ -10,19 +10,28 @@ stopping at any point loses nothing, and running again repeats no generation.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
 from clinreason.knowledge import fact_sheet
 from clinreason.records.schema import Cohort, PatientRecord
-from clinreason.teacher.backend import BackendError, Message, TeacherBackend, TeacherUnavailable
+from clinreason.teacher.backend import (
+    BackendError,
+    Message,
+    Sampling,
+    TeacherAnswersRejected,
+    TeacherBackend,
+    TeacherUnavailable,
+)
 from clinreason.teacher.cache import TeacherCache, cache_key, cached_chat, retry_sampling
 from clinreason.teacher.clinragen import build_clinragen_messages, parse_clinragen_answer
 from clinreason.teacher.config import TeacherConfig
 from clinreason.teacher.exemplars import Exemplar
-from clinreason.teacher.parsing import parse_answer
+from clinreason.teacher.parsing import parse_answer, repeated_line
 from clinreason.teacher.prompts import PromptTemplate, build_messages, options
 from clinreason.teacher.results import RunSummary, TeacherResult, TeacherRun
 
@@ -30,12 +39,32 @@ log = logging.getLogger(__name__)
 
 
 class _State:
-    def __init__(self, stop_after: int) -> None:
+    def __init__(self, stop_after: int, config: TeacherConfig) -> None:
         self.lock = threading.Lock()
         self.stop = threading.Event()
         self.stop_after = stop_after
         self.consecutive_failures = 0
         self.fatal: BaseException | None = None
+        self.early_after, self.early_share = config.early_stop_after, config.early_stop_rejected
+        self.first_problems: list[str | None] = []  # of each patient's first answer (None: usable)
+        self.abandoned: str | None = None
+
+    def first_answer(self, problem: str | None) -> None:
+        """Stop the run when most of the first `early_after` first answers were unusable."""
+        with self.lock:
+            self.first_problems.append(problem)
+            if not self.early_after or len(self.first_problems) != self.early_after:
+                return
+            problems = [p for p in self.first_problems if p is not None]
+            if len(problems) >= self.early_share * self.early_after:
+                common = Counter(_problem_kind(p) for p in problems).most_common(3)
+                self.abandoned = (
+                    f"{len(problems)} of the teacher's first {self.early_after} answers were rejected ("
+                    + ", ".join(f"{kind}: {count}" for kind, count in common)
+                    + "); stopped early. Check the cohort spec's task and question, give exemplars "
+                    "(teacher.exemplars or --exemplars), or use a stronger teacher; the answers so far are cached"
+                )
+                self.stop.set()
 
     def success(self) -> None:
         with self.lock:
@@ -69,6 +98,8 @@ def run_teacher(
         raise ValueError(f"prompt {template.id} is for task '{task}', not rationalize/diagnose/clinragen")
     config = config or TeacherConfig()
     sampling, max_attempts, retry_temperature = config.sampling, config.max_attempts, config.retry_temperature
+    if task in ("rationalize", "diagnose"):
+        sampling = length_budget(sampling, cohort, config.tokens_per_finding)
     render, judge = _task(template, cohort, exemplars)
     summary = RunSummary(
         task=task,
@@ -78,7 +109,7 @@ def run_teacher(
         total=len(records),
         correct=0 if task == "diagnose" else None,
     )
-    state = _State(stop_after_failures)
+    state = _State(stop_after_failures, config)
     counter_lock = threading.Lock()
 
     def one(record: PatientRecord) -> TeacherResult:
@@ -125,6 +156,10 @@ def run_teacher(
                 state.success()
             result.attempts, result.keys = attempt, [*result.keys, key]
             rationale, stated, problem = judge(completion.text, record)
+            if problem is not None and (loop := repeated_line(completion.text)) is not None:
+                problem += f"; the answer loops ('{loop[0][:60]}' {loop[1]} times)"
+            if attempt == 1:
+                state.first_answer(problem)
             if problem is None:
                 result.status, result.rationale, result.stated = "kept", rationale, stated
                 return result
@@ -152,6 +187,8 @@ def run_teacher(
             raise
     summary.seconds = time.perf_counter() - started
     run = TeacherRun(results=[results[record.id] for record in records], summary=summary)
+    if state.abandoned is not None:
+        raise TeacherAnswersRejected(state.abandoned, partial=run)
     if state.fatal is not None:
         done = summary.kept + summary.rejected
         raise TeacherUnavailable(
@@ -160,6 +197,26 @@ def run_teacher(
             partial=run,
         ) from state.fatal
     return run
+
+
+def length_budget(sampling: Sampling, cohort: Cohort, per_finding: int) -> Sampling:
+    """More tokens for cohorts with many findings (one numbered point each), never fewer than configured;
+    the bundled cohorts stay within the default 384, so their cache keys do not change."""
+    findings = len({key for record in cohort.records for key in record.findings})
+    budget = 96 + per_finding * (findings + 1)
+    return (
+        sampling.model_copy(update={"max_tokens": budget}) if per_finding and budget > sampling.max_tokens else sampling
+    )
+
+
+def _problem_kind(problem: str) -> str:
+    """A problem without its patient-specific part, for counting ("stated 'x', gold 'y'" -> "another label")."""
+    if problem.startswith("stated "):
+        return "another label than the gold one"
+    kind = problem.split(";")[0]
+    kind = re.sub(r"^'.*' matches no option$", "the final line matches no option", kind)
+    kind = re.sub(r" in '.*' disagree$", " disagree", kind)
+    return re.sub(r"\(\w\)", "(x)", kind).strip()
 
 
 Judge = Callable[[str, PatientRecord], tuple[str, str | None, str | None]]  # -> rationale, stated, problem
