@@ -78,3 +78,61 @@ def test_bf16_writes_rationales_but_scores_with_the_models_own_weights(
     assert same, "bf16 greedy decoding should reproduce at least one fp32 rationale of this tiny model"
     for a, b in same:  # same rationale: the probabilities come from the same fp32 weights
         assert a.probabilities == pytest.approx(b.probabilities, abs=1e-6)
+
+
+def test_the_candidate_kept_agrees_with_its_score_then_verifies_best() -> None:
+    from clinreason.student.predict import _Candidate, choose_candidate
+
+    labels = ["diabetes", "no diabetes"]
+    high, low = [0.8, 0.2], [0.3, 0.7]
+    inconsistent = _Candidate("", "r", "diabetes", low, supported=6, doubtful=0)  # says diabetes, scores no
+    one_wrong = _Candidate("", "r", "diabetes", high, supported=5, doubtful=1)
+    verified = _Candidate("", "r", "diabetes", high, supported=2, doubtful=0)
+    assert choose_candidate([inconsistent, one_wrong, verified], labels) == 2
+    assert choose_candidate([verified, verified], labels) == 0  # ties keep the greedy (first) one
+    assert choose_candidate([inconsistent, one_wrong], labels) == 1  # consistency first
+
+
+def test_predict_keeps_the_candidate_whose_claims_verify(
+    tiny_causal: Callable[[], Student], toy_cohort: Cohort, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib
+
+    module = importlib.import_module("clinreason.student.predict")
+
+    record = toy_cohort.records[0]  # glucose 180 mg/dL, diabetes
+    value = record.findings["glucose"].value
+    wrong = "1. Glucose: 999 mg/dL, high, for diabetes.\nConclusion: diabetes.\n\nFinal Diagnosis: (A) Diabetes"
+    right = f"1. Glucose: {value:g} mg/dL, high, for diabetes.\nConclusion: diabetes.\n\nFinal Diagnosis: (A) Diabetes"
+
+    def scripted(student: Student, prompts: list[str], *, samples: int = 0, **_: object) -> list[str]:
+        return [wrong] * len(prompts) if not samples else [wrong, right][:samples] * len(prompts)
+
+    scored: list[str] = []
+
+    def score(student: Student, prompts: list[str], prefixes: list[str], *_: object, **__: object) -> list[list[float]]:
+        scored.extend(prefixes)
+        return [[0.9, 0.1] if "999" in p else [0.6, 0.4] for p in prefixes]
+
+    monkeypatch.setattr(module, "generate", scripted)
+    monkeypatch.setattr(module, "option_probabilities_batch", score)
+    one = predict(tiny_causal(), toy_cohort, [record], "rationale_then_label", candidates=1)[0]
+    assert one.candidates == 1 and "999" in (one.rationale or "")
+    three = predict(tiny_causal(), toy_cohort, [record], "rationale_then_label", candidates=3)[0]
+    assert three.candidates == 3 and three.chosen == 2 and f"{value:g} mg/dL" in (three.rationale or "")
+    assert three.probabilities == {"diabetes": 0.6, "no diabetes": 0.4}  # the kept candidate's own scores
+    assert three.stated == "diabetes" and len(scored) == 1 + 3  # every candidate was scored
+
+
+def test_sampled_candidates_with_a_real_tiny_model(tiny_causal: Callable[[], Student], toy_cohort: Cohort) -> None:
+    student = tiny_causal()
+    records = toy_cohort.records[:3]
+    greedy = predict(student, toy_cohort, records, "rationale_then_label", max_new_tokens=6)
+    several = predict(student, toy_cohort, records, "rationale_then_label", max_new_tokens=6, candidates=3, seed=1)
+    again = predict(student, toy_cohort, records, "rationale_then_label", max_new_tokens=6, candidates=3, seed=1)
+    assert [p.model_dump() for p in several] == [p.model_dump() for p in again]  # seeded: repeatable
+    for first, chosen in zip(greedy, several, strict=True):
+        assert chosen.candidates == 3 and 0 <= chosen.chosen < 3
+        if chosen.chosen == 0:  # the greedy candidate kept: the same text and scores as candidates=1
+            assert chosen.text == first.text
+            assert chosen.probabilities == pytest.approx(first.probabilities, abs=1e-6)

@@ -121,6 +121,10 @@ def predict_command(
         Precision,
         typer.Option(help="Rationale writing: auto (bf16 where the device computes it natively), fp32, bf16."),
     ] = "auto",
+    candidates: Annotated[
+        int,
+        typer.Option(min=1, max=16, help="Rationales per patient; the one whose claims verify is kept."),
+    ] = 1,
 ) -> None:
     """Diagnosis, class probabilities and rationale from a trained student, for a split or some patients."""
     from clinreason.records import load_cohort, select_records
@@ -141,6 +145,7 @@ def predict_command(
             meta.objective,
             max_new_tokens=max_new_tokens,
             precision=precision,
+            candidates=candidates,
             observer=observer,
         )
         observer.finish()

@@ -120,6 +120,13 @@ class EvaluationSettings(_Section):
     split: SplitName = "test"
     max_new_tokens: int = Field(default=256, ge=8)
     batch_size: int = Field(default=8, ge=1)
+    candidates: int = Field(
+        default=1,
+        ge=1,
+        le=16,
+        description="Rationales a rationale student writes per patient (the greedy one and sampled ones); the "
+        "one whose claims verify against the record and whose stated diagnosis it scores highest is kept.",
+    )
     baselines: bool = True
     teacher_accuracy: bool = Field(default=True, description="Run the teacher without the label on the test split.")
     teacher_references: bool = Field(

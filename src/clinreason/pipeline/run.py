@@ -421,6 +421,8 @@ def _student_stage(
                         max_new_tokens=config.evaluation.max_new_tokens,
                         batch_size=config.evaluation.batch_size,
                         precision=config.student.train.precision,
+                        candidates=config.evaluation.candidates,
+                        seed=config.data.seed,
                         observer=ctx.observer.prefixed(f"{name} ({split}): "),
                     ),
                 )
@@ -613,7 +615,16 @@ def _report_stage(
             ],
             verdict=verdict(models),
             notes=[
-                "Models are selected on the validation split (lowest validation loss); the test split is used once.",
+                "Each student's checkpoint is selected on the validation split (by the metric named above); "
+                "the test split is used once.",
+                *(
+                    [
+                        f"Rationale students wrote {ev.candidates} candidate rationales per patient (greedy and "
+                        "sampled) and kept the one whose claims verify and whose stated diagnosis they score highest."
+                    ]
+                    if ev.candidates > 1
+                    else []
+                ),
                 "Confidence intervals: 95% percentile bootstrap over test patients.",
                 "The teacher's reference rationales are written knowing the gold label (Kwon et al.'s "
                 "rationalization); they are references for the text metrics, not predictions.",

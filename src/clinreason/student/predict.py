@@ -3,15 +3,21 @@
 Probabilities come from the model's scores of the option letters after "Final Diagnosis: (" (for
 `rationale_then_label`, after the rationale the student generated), normalised over the options, so
 AUROC and calibration can be measured on generative students too.
+
+With `candidates` > 1 a student writes the greedy rationale and sampled alternatives, and keeps the
+one whose checkable claims verify against the patient's own record (no wrong or unsupported claim,
+the most supported ones) and whose stated diagnosis is the one it then scores highest. The check
+needs only the input record, so it is available when serving, not only in evaluation.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from clinreason.progress import Observer
 from clinreason.records.schema import Cohort, PatientRecord
@@ -30,6 +36,29 @@ class Prediction(BaseModel):
     rationale: str | None = None
     stated: str | None = None
     text: str | None = None
+    candidates: int = Field(default=1, description="Rationales written for this patient (greedy first).")
+    chosen: int = Field(default=0, description="Which candidate was kept (0: the greedy one).")
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    text: str
+    rationale: str | None
+    stated: str | None
+    probabilities: list[float]
+    supported: int
+    doubtful: int  # wrong or unsupported claims
+
+    def rank(self, labels: Sequence[str]) -> tuple[bool, int, int]:
+        """Higher is better: agrees with its own score, then fewer doubtful claims, then more verified."""
+        scored = labels[max(range(len(labels)), key=self.probabilities.__getitem__)]
+        return (self.stated == scored, -self.doubtful, self.supported)
+
+
+def choose_candidate(candidates: Sequence[_Candidate], labels: Sequence[str]) -> int:
+    """The index of the kept candidate: the best rank, the earliest (greedy) one on ties."""
+    ranks = [c.rank(labels) for c in candidates]
+    return max(range(len(candidates)), key=lambda i: (ranks[i], -i))
 
 
 def _for_generation(student: Student, precision: str) -> Student:
@@ -191,8 +220,12 @@ def generate(
     max_new_tokens: int = 256,
     batch_size: int = 8,
     values: Sequence[ValueInput] | None = None,
+    samples: int = 0,
+    temperature: float = 0.7,
 ) -> list[str]:
-    """Greedy answers, batched (left padding for causal models)."""
+    """Greedy answers, batched (left padding for causal models); with `samples` > 0, that many sampled
+    answers per prompt instead (at `temperature`, nucleus 0.95; seed torch first for repeatable ones),
+    `samples` consecutive texts per prompt."""
     import torch
 
     tokenizer, model, device = student.tokenizer, student.model, student.device
@@ -207,13 +240,16 @@ def generate(
         else:
             ids = [[pad] * (width - len(r)) + r for r in rows]
             mask = [[0] * (width - len(r)) + [1] * len(r) for r in rows]
-        extra = {} if values is None else _value_tensors(values[begin : begin + batch_size], device)
+        extra: dict[str, Any] = {} if values is None else _value_tensors(values[begin : begin + batch_size], device)
+        if samples:
+            extra.update(do_sample=True, temperature=temperature, top_p=0.95, num_return_sequences=samples)
+        else:
+            extra["do_sample"] = False
         with torch.inference_mode():
             output = model.generate(
                 input_ids=torch.tensor(ids, device=device),
                 attention_mask=torch.tensor(mask, device=device),
                 max_new_tokens=max_new_tokens,
-                do_sample=False,
                 pad_token_id=pad,
                 eos_token_id=tokenizer.eos_token_id,
                 **extra,
@@ -234,77 +270,123 @@ def predict(
     max_new_tokens: int = 256,
     batch_size: int = 8,
     precision: Precision = "fp32",
+    candidates: int = 1,
+    seed: int = 0,
     observer: Observer | None = None,
 ) -> list[Prediction]:
     """Diagnosis + probabilities for every record; a rationale too when the objective produces one.
 
     `precision` applies to rationale generation only ("auto": bf16 where the device computes it natively);
-    class probabilities are always scored with the model's own weights. `observer` sees two phases:
-    writing the rationales (when there are any), then scoring the diagnosis options, each per patient."""
+    class probabilities are always scored with the model's own weights. `candidates` > 1: the greedy
+    rationale and `candidates - 1` sampled ones (seeded by `seed`), the verified one kept (module
+    docstring). `observer` sees two phases: writing the rationales (when there are any), then scoring
+    the diagnosis options, each per patient."""
+    import torch
+
     observer = observer or Observer()
     choices = options(cohort)
     letters = [letter for letter, _, _ in choices]
     labels = [label for _, label, _ in choices]
     student.model.eval()
     value_inputs = _value_inputs(student, records)
-    texts: dict[str, str] = {}
-    if objective != "label" and with_rationale:
+    writes = objective != "label" and with_rationale
+    k = max(1, candidates) if writes else 1
+    texts: dict[str, list[str]] = {}
+    if writes:
         task: TaskKind = "rationale" if objective == "multitask" else "label"
         prompts = [_prompt(student, cohort, r, objective, task) for r in records]
         writer = _for_generation(student, precision)
-        observer.phase(f"writing {len(records)} rationale(s)", len(records))
+        observer.phase(
+            f"writing {len(records)} rationale(s)" + (f", {k} candidates each" if k > 1 else ""), len(records)
+        )
+        if k > 1:
+            torch.manual_seed(seed)
         for begin in range(0, len(records), batch_size):
             chunk = records[begin : begin + batch_size]
-            outputs = generate(
-                writer,
-                prompts[begin : begin + batch_size],
-                max_new_tokens=max_new_tokens,
-                batch_size=batch_size,
-                values=None if value_inputs is None else value_inputs[begin : begin + batch_size],
-            )
-            for record, text in zip(chunk, outputs, strict=True):
-                texts[record.id] = text
+            chunk_values = None if value_inputs is None else value_inputs[begin : begin + batch_size]
+            batch = prompts[begin : begin + batch_size]
+            options_ = {"max_new_tokens": max_new_tokens, "batch_size": batch_size, "values": chunk_values}
+            greedy = generate(writer, batch, **options_)  # type: ignore[arg-type]
+            sampled = generate(writer, batch, samples=k - 1, **options_) if k > 1 else []  # type: ignore[arg-type]
+            for index, (record, first) in enumerate(zip(chunk, greedy, strict=True)):
+                texts[record.id] = [first, *sampled[index * (k - 1) : (index + 1) * (k - 1)]]
             observer.advance(min(begin + batch_size, len(records)), len(records))
-    predictions: list[Prediction] = []
     observer.phase(f"scoring the diagnosis of {len(records)} patient(s)", len(records))
-    parsed_rows: list[tuple[str | None, str | None]] = []
+    # one row per (patient, candidate): its rationale, the stated label and the scoring prefix
+    rows: list[tuple[int, str | None, str | None, str | None]] = []  # record index, text, rationale, stated
     prefixes: list[str] = []
-    for record in records:
-        prefix = FINAL
-        stated = rationale = None
-        if record.id in texts:
-            parsed = parse_answer(texts[record.id], choices)
-            rationale, stated = parsed.rationale, parsed.label
-            if objective == "rationale_then_label":
-                prefix = f"{rationale}\n\n{FINAL}" if rationale else FINAL
-            elif objective == "multitask":
-                rationale = texts[record.id].strip()
-        parsed_rows.append((rationale, stated))
-        prefixes.append(prefix)
-    prompts = [_prompt(student, cohort, record, objective, "label") for record in records]
-    for begin in range(0, len(records), batch_size):
-        scored = option_probabilities_batch(
+    nothing: list[str | None] = [None]
+    written: list[list[str | None]] = [[*texts[r.id]] if r.id in texts else nothing for r in records]
+    for index in range(len(records)):
+        for text in written[index]:
+            prefix, stated, rationale = FINAL, None, None
+            if text is not None:
+                parsed = parse_answer(text, choices)
+                rationale, stated = parsed.rationale, parsed.label
+                if objective == "rationale_then_label":
+                    prefix = f"{rationale}\n\n{FINAL}" if rationale else FINAL
+                elif objective == "multitask":
+                    rationale = text.strip()
+            rows.append((index, text, rationale, stated))
+            prefixes.append(prefix)
+    prompts = [_prompt(student, cohort, records[i], objective, "label") for i, _, _, _ in rows]
+    row_values = None if value_inputs is None else [value_inputs[i] for i, _, _, _ in rows]
+    scores: list[list[float]] = []
+    for begin in range(0, len(rows), batch_size):
+        scores += option_probabilities_batch(
             student,
             prompts[begin : begin + batch_size],
             prefixes[begin : begin + batch_size],
             letters,
             batch_size,
-            values=None if value_inputs is None else value_inputs[begin : begin + batch_size],
+            values=None if row_values is None else row_values[begin : begin + batch_size],
         )
-        for offset, probabilities in enumerate(scored):
-            record = records[begin + offset]
-            rationale, stated = parsed_rows[begin + offset]
-            best = max(range(len(labels)), key=probabilities.__getitem__)
-            predictions.append(
-                Prediction(
-                    record_id=record.id,
-                    gold=list(record.labels),
-                    probabilities=dict(zip(labels, probabilities, strict=True)),
-                    predicted=labels[best],
-                    rationale=rationale,
-                    stated=stated,
-                    text=texts.get(record.id),
-                )
+        done = rows[min(begin + batch_size, len(rows)) - 1][0] + 1
+        observer.advance(done, len(records))
+    checker = _claim_checker(cohort) if k > 1 else None
+    predictions: list[Prediction] = []
+    position = 0
+    for index, record in enumerate(records):
+        count = len(written[index])
+        own = list(range(position, position + count))
+        position += count
+        chosen = 0
+        if checker is not None and count > 1:
+            found = [
+                _Candidate(rows[r][1] or "", rows[r][2], rows[r][3], scores[r], *checker(rows[r][2], record))
+                for r in own
+            ]
+            chosen = choose_candidate(found, labels)
+        row = own[chosen]
+        probabilities = scores[row]
+        best = max(range(len(labels)), key=probabilities.__getitem__)
+        predictions.append(
+            Prediction(
+                record_id=record.id,
+                gold=list(record.labels),
+                probabilities=dict(zip(labels, probabilities, strict=True)),
+                predicted=labels[best],
+                rationale=rows[row][2],
+                stated=rows[row][3],
+                text=rows[row][1],
+                candidates=count,
+                chosen=chosen,
             )
-        observer.advance(min(begin + batch_size, len(records)), len(records))
+        )
     return predictions
+
+
+def _claim_checker(cohort: Cohort) -> Any:
+    """(supported, wrong or unsupported) claims of a rationale about its own patient's record."""
+    from clinreason.evaluate.claims import check_claims, cohort_categories
+    from clinreason.knowledge import fact_sheet
+
+    categories, sheet = cohort_categories(cohort), fact_sheet(cohort)
+
+    def check(rationale: str | None, record: PatientRecord) -> tuple[int, int]:
+        if not rationale:
+            return 0, 0
+        report = check_claims(rationale, record, categories=categories, reference_text=sheet)
+        return report.count("supported"), report.count("wrong") + report.count("unsupported")
+
+    return check
