@@ -83,6 +83,7 @@ def test_benchmark_runs_resumes_and_summarises(
 
     assert summary.complete and [r.seed for r in summary.runs] == [0, 0, 1, 1]  # seeds are the outer loop
     assert all(r.teacher_generated == 0 and r.teacher_cached > 0 for r in summary.runs)  # all from the cache
+    assert all(r.rationales == r.rationales_kept == 10 + 6 for r in summary.runs)  # train and validation
     assert [c.cohort for c in summary.results] == ["pima-diabetes", "oasis-2"]
     pima = summary.results[0]
     assert set(pima.models) == {

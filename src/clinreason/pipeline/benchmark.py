@@ -155,6 +155,7 @@ def run_benchmark(config: BenchmarkConfig, observer: Observer | None = None) -> 
 
 
 def _run_entry(cohort: str, seed: int, folder: Path, metrics: RunMetrics, reused: bool, seconds: float) -> BenchmarkRun:
+    rationalized = [run for run in metrics.teacher.runs.values() if run.task == "rationalize"]
     return BenchmarkRun(
         cohort=cohort,
         seed=seed,
@@ -165,6 +166,10 @@ def _run_entry(cohort: str, seed: int, folder: Path, metrics: RunMetrics, reused
         read_back=reused,
         teacher_generated=sum(run.generated for run in metrics.teacher.runs.values()),
         teacher_cached=sum(run.cached for run in metrics.teacher.runs.values()),
+        rationales=sum(run.total for run in rationalized),
+        rationales_kept=sum(run.kept for run in rationalized),
+        rationales_retried=sum(run.retried for run in rationalized),
+        rationales_rejected=sum(run.rejected for run in rationalized),
         seconds=seconds,
     )
 

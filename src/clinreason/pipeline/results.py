@@ -179,6 +179,10 @@ class BenchmarkRun(BaseModel):
     read_back: bool = Field(description="Finished earlier and read back from its folder.")
     teacher_generated: int = Field(description="New teacher generations in this run.")
     teacher_cached: int = Field(description="Teacher answers taken from the cache (earlier seeds, shipped seeds).")
+    rationales: int = Field(default=0, description="Patients the teacher rationalized (train, validation, test).")
+    rationales_kept: int = 0
+    rationales_retried: int = Field(default=0, description="Patients that needed more than one attempt.")
+    rationales_rejected: int = 0
     seconds: float = Field(description="Wall time in this benchmark call.")
 
 
@@ -362,7 +366,16 @@ class BenchmarkSummary(BaseModel):
         lines.append(
             ResultTable(
                 title="## Runs",
-                columns=["cohort", "seed", "test", "train", "pipeline minutes", "teacher new / cached", "folder"],
+                columns=[
+                    "cohort",
+                    "seed",
+                    "test",
+                    "train",
+                    "pipeline minutes",
+                    "teacher new / cached",
+                    "rationales kept / retried / rejected",
+                    "folder",
+                ],
                 rows=[
                     [
                         r.cohort,
@@ -371,6 +384,9 @@ class BenchmarkSummary(BaseModel):
                         str(r.train_patients),
                         f"{r.pipeline_minutes:.1f}",
                         f"{r.teacher_generated} / {r.teacher_cached}",
+                        f"{r.rationales_kept} / {r.rationales_retried} / {r.rationales_rejected} of {r.rationales}"
+                        if r.rationales
+                        else "–",
                         r.folder,
                     ]
                     for r in self.runs
