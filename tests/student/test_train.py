@@ -246,3 +246,14 @@ def test_the_validator_scores_in_full_precision_under_bf16_training(
     )
     assert [p.val_auroc for p in result.state.history] == [0.5, 0.5]
     assert seen_in_training and all(seen_in_training)  # the training steps themselves ran in bf16
+
+
+def test_evaluations_are_spread_over_each_epoch_without_a_double_at_its_end(
+    tiny_causal: Callable[[], Student], toy_cohort: Cohort, toy_rationales: dict[str, str], out_dir: Path
+) -> None:
+    """20 examples in batches of 4: 5 steps an epoch; two evaluations an epoch fall at steps 3 and 5 of
+    each epoch (a global every-3-steps counter gave 3, 5, 6, 9, 10: two in a row at each epoch's end)."""
+    examples = build_examples(toy_cohort, toy_cohort.records[:20], "label", toy_rationales)
+    config = _config("label", epochs=2, eval_every=None, evals_per_epoch=2, learning_rate=1e-3)
+    result = train(tiny_causal(), examples, examples[:4], config, out_dir)
+    assert [p.step for p in result.state.history] == [3, 5, 8, 10]

@@ -328,9 +328,6 @@ def train(
         return _result(out_dir, state, truncated, len(encoded), len(val_encoded))
 
     pad = tokenizer.pad_token_id
-    eval_every = config.eval_every or max(
-        1, math.ceil(per_epoch / config.gradient_accumulation / config.evals_per_epoch)
-    )
     running, running_count, started = 0.0, 0, time.perf_counter()
 
     def evaluate_and_save() -> bool:
@@ -392,6 +389,10 @@ def train(
         if accelerator.num_processes > 1:  # every process needs the same number of steps, or DDP hangs
             batches = batches[: max(len(batches) // accelerator.num_processes, 1) * accelerator.num_processes]
         mine = batches[accelerator.process_index :: accelerator.num_processes]
+        # evaluation points spread evenly over the epoch, the last at its end (a global step counter would
+        # put one at the epoch's end and another a step later when the epoch length is not a multiple)
+        marks = {math.ceil(len(mine) * j / config.evals_per_epoch) for j in range(1, config.evals_per_epoch + 1)}
+        evaluated_upto = state.step_in_epoch
         for index in range(state.step_in_epoch, len(mine)):
             items = [encoded[i] for i in mine[index]]
             batch = collate(items, pad, kind)
@@ -419,7 +420,12 @@ def train(
                 if on_step is not None:
                     on_step(state.global_step, total_steps, float(loss.detach()))
                 at_end = state.global_step >= total_steps
-                if state.global_step % eval_every == 0 or at_end or index + 1 == len(mine):
+                if config.eval_every:
+                    due = state.global_step % config.eval_every == 0 or index + 1 == len(mine)
+                else:
+                    due = any(evaluated_upto < mark <= index + 1 for mark in marks)
+                evaluated_upto = index + 1
+                if due or at_end:
                     stop = evaluate_and_save()
                     _save_last(accelerator, last, state, started)
                 if stop or at_end:
