@@ -213,3 +213,41 @@ def test_two_process_data_parallel_run(tmp_path: Path, tiny_student_dir: Path) -
     # 16 examples, batch 2: 8 batches per epoch shared by 2 processes = 4 optimizer steps per epoch.
     assert history["state"]["global_step"] == 8
     assert (tmp_path / "run" / "metrics.json").is_file()
+
+
+def test_a_cohort_without_exemplars_gets_bootstrapped_ones_in_the_run_folder(tmp_path: Path) -> None:
+    """The run's exemplar step: none bundled for the toy cohort, so the teacher writes candidates for
+    training patients and the verified ones are saved in the run folder and used; zero_shot skips it."""
+    from types import SimpleNamespace
+
+    from clinreason.pipeline.run import _Context, _exemplars
+    from clinreason.progress import Observer
+    from doubles import ScriptedBackend, toy_cohort
+
+    cohort = toy_cohort(6)  # glucose 100 + 20 i; even ids diabetes
+    script: dict[str, list[str | Exception]] = {
+        r.id: [
+            f"1. The glucose of {r.findings['glucose'].value:g} mg/dL is this patient's value.\n"
+            + ("Final Diagnosis: (A) Diabetes" if r.labels[0] == "diabetes" else "Final Diagnosis: (B) No diabetes")
+        ]
+        for r in cohort.records
+    }
+    config = parse_run_config({"out": str(tmp_path / "run"), "teacher": {"max_attempts": 1}})
+    with TeacherCache(tmp_path / "c.sqlite") as cache:
+        session = SimpleNamespace(backend=ScriptedBackend(script), cache=cache, config=config.teacher)
+        ctx = _Context(
+            config=config,
+            observer=Observer(),
+            folder=tmp_path / "run",
+            cohort=cohort,
+            splits=make_splits(cohort, seed=0),
+            train_records=cohort.records,
+            val_records=[],
+            test_records=[],
+        )
+        shots = _exemplars(ctx, session)  # type: ignore[arg-type]
+        assert {s.label for s in shots} == {"diabetes", "no diabetes"}
+        assert (tmp_path / "run" / "exemplars.yaml").is_file()
+        zero = config.model_copy(update={"teacher": config.teacher.model_copy(update={"zero_shot": True})})
+        ctx.config = zero
+        assert _exemplars(ctx, session) == []  # type: ignore[arg-type]
