@@ -21,6 +21,7 @@ import yaml
 from clinreason.errors import ClinreasonError, DataError
 from clinreason.records.adni import load_adnimerge
 from clinreason.records.mimic import is_mimic_spec, load_mimic_spec
+from clinreason.records.mimic4 import is_mimic4_spec, load_mimic4_spec
 from clinreason.records.schema import Cohort
 from clinreason.records.spec import CohortSpec, parse_spec
 from clinreason.records.table import Table, read_table, table_from_records
@@ -161,6 +162,8 @@ def load_cohort(name_or_path: str | Path) -> Cohort:
     if path.suffix.lower() in {".yaml", ".yml"}:
         if path.is_file() and is_mimic_spec(_peek(path)):
             return load_mimic_spec(path)
+        if path.is_file() and is_mimic4_spec(_peek(path)):
+            return load_mimic4_spec(path)
         return load_tabular_cohort(path)
     if path.suffix.lower() == ".csv" and path.is_file():
         columns = read_table(path).columns
