@@ -63,3 +63,26 @@ def test_three_stages_train_what_they_should(tokenizer: Any, tiny_llama: Callabl
         match=lambda text, names: [n for n in names if n in text],
     )
     assert len(predictions) == 2 and all(set(p.predicted) <= set(cohort.labels) for p in predictions)
+
+
+def test_the_anomaly_text_option_puts_the_series_description_in_the_prompt() -> None:
+    from clinreason.records.timeseries import timeseries_text
+
+    record = make_multimodal_cohort(n=5, seed=0).records[0]
+    plain, described = prompt(record, "series"), prompt(record, "series", anomaly_text=True)
+    assert "Lab test anomalies" not in plain
+    assert described.startswith(plain) and timeseries_text(record.time_series) in described
+    assert prompt(record, "note", anomaly_text=True) == prompt(record, "note")  # no series in the note mode
+
+
+def test_the_candidate_whose_claims_verify_is_kept() -> None:
+    from clinreason.records.timeseries import describe_series, summarise
+    from clinreason.student.sequential import choose_verified
+
+    record = make_multimodal_cohort(n=5, seed=0).records[0]
+    true = describe_series(summarise(record.time_series)["heart_rate"])  # what the anomaly text says
+    invented = "Heart rate is higher than normal 97 times and lower than normal 95 times."
+    vague = "The patient was unwell."
+    assert choose_verified([invented, true, vague], record) == 1
+    assert choose_verified([vague, invented], record) == 0  # no claim beats a wrong one
+    assert choose_verified([true, true], record) == 0  # ties keep the greedy answer

@@ -6,6 +6,13 @@
 | time series only | stages 1-2 (knowledge attention) | the time series |
 | joint without knowledge attention | stages 1, 2', 3' (linear projection instead) | both |
 | full (ClinRaGen) | stages 1-3 (knowledge attention) | both |
+| time series only + anomaly text | stages 1, 2'' (the anomaly description in the prompt) | the time series |
+| full + anomaly text | stages 1, 2'', 3'' | both |
+| full + k candidates | stages 1-3 | both; k answers, the verified one kept |
+| full + anomaly text + k candidates | stages 1, 2'', 3'' | both; k answers, the verified one kept |
+
+The last four rows are the faithfulness options (`faithfulness`, default both), which aim at lab
+rationales whose counts are this stay's own.
 
 By default the teacher of the synthetic cohort is its generating rules (`reference_rationales`: the
 evidence each modality really holds), so differences come from the student, not from teacher noise.
@@ -28,6 +35,7 @@ import json
 import time
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -57,6 +65,9 @@ from clinreason.student.sequential import (
 from clinreason.teacher import TeacherBackend, TeacherConfig, TeacherSession, connect, load_prompt
 from clinreason.teacher.clinragen import split_rationale
 
+Faithfulness = Literal["anomaly_text", "candidates"]
+FAITHFULNESS: tuple[Faithfulness, ...] = ("anomaly_text", "candidates")
+
 
 class AblationConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -74,6 +85,12 @@ class AblationConfig(BaseModel):
     heads: int = 4
     prototypes: int = 24
     max_new_tokens: int = 160
+    faithfulness: list[Faithfulness] = Field(
+        default_factory=lambda: list(FAITHFULNESS),
+        description="Extra rows: anomaly_text (the series' anomaly description in the prompt, stages 2-3 trained "
+        "again with it), candidates (several answers, the verified one kept); both: also the two together.",
+    )
+    candidates: int = Field(default=4, ge=2, le=16, description="Answers per stay for the candidates rows.")
     out: Path = Path("runs/ablation")
 
 
@@ -127,6 +144,7 @@ def _score(
 ) -> VariantScores:
     metrics = multilabel_metrics([p.gold for p in predictions], [p.predicted for p in predictions], labels)
     supported, checked = verified_claims((p.text, records[p.record_id]) for p in predictions)
+    wrong = (checked - supported) / len(predictions) if predictions else None
     return VariantScores(
         micro_f1=metrics.micro_f1,
         macro_f1=metrics.macro_f1,
@@ -135,6 +153,7 @@ def _score(
         subset_accuracy=metrics.subset_accuracy,
         verified_claim_rate=supported / checked if checked else None,
         claims_checked=checked,
+        wrong_claims_per_rationale=wrong,
         per_label_f1=metrics.per_label_f1,
     )
 
@@ -174,7 +193,7 @@ def run_ablation(
     knowledge = knowledge_token_embeddings(knowledge_text(), tokenizer, base.model.get_input_embeddings())
     shape = {"d_model": config.d_model, "layers": config.layers, "heads": config.heads, "prototypes": config.prototypes}
 
-    def stage(model: MultimodalStudent, number: Stage, folder: str) -> MultimodalStudent:
+    def stage(model: MultimodalStudent, number: Stage, folder: str, anomaly_text: bool = False) -> MultimodalStudent:
         observer.phase(f"{folder}: stage {number}", None)
         trained, _ = train_stage(
             model,
@@ -186,6 +205,7 @@ def run_ablation(
             config.train,
             config.out / folder,
             on_step=lambda s, t, loss: observer.advance(s, t, f"loss {loss:.3f}"),
+            anomaly_text=anomaly_text,
         )
         return trained
 
@@ -201,19 +221,37 @@ def run_ablation(
     plain.to(next(stage1.parameters()).device)
     plain2 = stage(plain, 2, "plain-stage2")
     plain3 = stage(plain2, 3, "plain-stage3")
+    anomaly = "anomaly_text" in config.faithfulness
+    if anomaly:  # the same full student from stage 1, with the anomaly description beside the series tokens
+        again = MultimodalStudent.from_pretrained(config.out / "stage1" / "best", tokenizer)
+        again.to(next(stage1.parameters()).device)
+        anomaly2 = stage(again, 2, "anomaly-stage2", anomaly_text=True)
+        stage(anomaly2, 3, "anomaly-stage3", anomaly_text=True)
+        del again, anomaly2
 
     # Each variant is evaluated from its own best checkpoint (training later stages changes models in place).
     device = next(stage3.parameters()).device
     del full, stage1, stage2, stage3, plain, plain2, plain3
-    variants: list[tuple[str, str, Mode]] = [
-        ("note only", "stage1", "note"),
-        ("time series only", "full-stage2", "series"),
-        ("joint without knowledge attention", "plain-stage3", "joint"),
-        ("full (ClinRaGen)", "full-stage3", "joint"),
+    k = config.candidates
+    # (row, checkpoint folder, input mode, anomaly text in the prompt, candidates)
+    variants: list[tuple[str, str, Mode, bool, int]] = [
+        ("note only", "stage1", "note", False, 1),
+        ("time series only", "full-stage2", "series", False, 1),
+        ("joint without knowledge attention", "plain-stage3", "joint", False, 1),
+        ("full (ClinRaGen)", "full-stage3", "joint", False, 1),
     ]
+    if anomaly:
+        variants += [
+            ("time series only + anomaly text", "anomaly-stage2", "series", True, 1),
+            ("full + anomaly text", "anomaly-stage3", "joint", True, 1),
+        ]
+    if "candidates" in config.faithfulness:
+        variants.append((f"full + {k} candidates", "full-stage3", "joint", False, k))
+        if anomaly:
+            variants.append((f"full + anomaly text + {k} candidates", "anomaly-stage3", "joint", True, k))
     by_id = {r.id: r for r in [*cohort.records, *test_records]}  # test stays may come from another cohort
     results: dict[str, VariantScores] = {}
-    for name, folder, mode in variants:
+    for name, folder, mode, anomaly_text, count in variants:
         observer.phase(f"evaluating {name}", len(test_records))
         path = config.out / "predictions" / f"{name.replace(' ', '-')}.jsonl"
         predictions = _saved_predictions(path, test_records)
@@ -227,6 +265,9 @@ def run_ablation(
                 cohort.labels,
                 max_new_tokens=config.max_new_tokens,
                 on_batch=lambda done, total: observer.advance(done, total, "patients"),
+                anomaly_text=anomaly_text,
+                candidates=count,
+                seed=config.seed,
             )
             del model
             path.parent.mkdir(exist_ok=True)

@@ -99,6 +99,9 @@ class VariantScores(BaseModel):
     subset_accuracy: float
     verified_claim_rate: float | None = Field(description="Supported / checked claims of the variant's rationales.")
     claims_checked: int
+    wrong_claims_per_rationale: float | None = Field(
+        default=None, description="Wrong or unsupported claims per test stay."
+    )
     per_label_f1: dict[str, float]
 
 
@@ -147,6 +150,7 @@ class AblationSummary(BaseModel):
                 fmt(m.macro_f1),
                 fmt(m.subset_accuracy),
                 f"{fmt(m.verified_claim_rate)} ({m.claims_checked} claims)",
+                fmt(m.wrong_claims_per_rationale, 2),
             ]
             for name, m in self.variants.items()
         ]
@@ -158,11 +162,19 @@ class AblationSummary(BaseModel):
                 "–",
                 "–",
                 f"{fmt(source.verified_claim_rate)} ({source.claims_checked} claims)",
+                "–",
             ]
         )
         return ResultTable(
             title=f"Ablation on {self.cohort} ({self.patients} patients, test {self.test}), student {self.student}",
-            columns=["variant", "micro-F1", "macro-F1", "subset accuracy", "verified-claim rate"],
+            columns=[
+                "variant",
+                "micro-F1",
+                "macro-F1",
+                "subset accuracy",
+                "verified-claim rate",
+                "wrong claims / rationale",
+            ],
             rows=rows,
         )
 
