@@ -205,6 +205,11 @@ def ablation(
     epochs: Annotated[int, typer.Option(min=1, help="Epochs per stage.")] = 2,
     max_steps: Annotated[int | None, typer.Option(help="Cap on optimizer steps per stage.")] = None,
     quick: Annotated[bool, typer.Option("--quick", help="60 patients, 6 steps per stage (a smoke test).")] = False,
+    faithfulness: Annotated[
+        bool,
+        typer.Option(help="Add the faithfulness rows (anomaly text in the prompt; several candidates, verified kept)."),
+    ] = True,
+    candidates: Annotated[int, typer.Option(min=2, max=16, help="Answers per stay in the candidates rows.")] = 4,
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("runs/ablation"),
 ) -> None:
     """ClinRaGen's ablation on the synthetic multimodal cohort: note only, time series only, joint without
@@ -223,6 +228,8 @@ def ablation(
         train=train_config,
         out=out,
         max_new_tokens=64 if quick else 160,
+        faithfulness=["anomaly_text", "candidates"] if faithfulness else [],
+        candidates=candidates,
     )
     with progress_bars(eta=False) as bars:
         observer = RichObserver(bars)
