@@ -122,3 +122,41 @@ def test_a_folder_made_with_another_config_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"different config \(patients: 40 in the folder, 60 now"):
         run_ablation(first.model_copy(update={"patients": 60}))
     assert (tmp_path / "ablation" / "config.yaml").read_text().count("patients: 40") == 1  # left as it was
+
+
+def test_seeds_are_run_in_their_folders_and_compared_pairwise(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from clinreason.pipeline import ablation as module
+    from clinreason.pipeline.results import AblationSummary, SourceScores, VariantScores
+
+    scores = {0: (0.50, 0.40), 1: (0.60, 0.45)}  # seed -> (full micro-F1, joint-without micro-F1)
+    seen: list[tuple[int, Path]] = []
+
+    def fake(config: AblationConfig, observer: object = None) -> AblationSummary:
+        seen.append((config.seed, config.out))
+        full, plain = scores[config.seed]
+
+        def variant(micro: float) -> VariantScores:
+            return VariantScores(
+                micro_f1=micro, macro_f1=micro, micro_precision=micro, micro_recall=micro, subset_accuracy=0.1,
+                verified_claim_rate=0.9, claims_checked=10, wrong_claims_per_rationale=0.5, per_label_f1={},
+            )  # fmt: skip
+
+        return AblationSummary(
+            cohort="synthetic-multimodal", patients=100, train_stays=70, validation_stays=15, test=15,
+            seed=config.seed, student="s", train=config.train, rationale_source="rules",
+            left_out_without_rationale=0, rationales_on_test=SourceScores(stays=15, verified_claim_rate=1.0,
+            claims_checked=3), seconds=1.0,
+            variants={"joint without knowledge attention": variant(plain), "full (ClinRaGen)": variant(full),
+                      "full + anomaly text": variant(full + 0.1)},
+        )  # fmt: skip
+
+    monkeypatch.setattr(module, "run_ablation", fake)
+    _, combined = module.run_ablation_seeds(AblationConfig(out=tmp_path / "a"), [0, 1])
+    assert seen == [(0, tmp_path / "a" / "seed-0"), (1, tmp_path / "a" / "seed-1")]
+    knowledge = next(d for d in combined.differences if d.reference == "joint without knowledge attention")
+    assert knowledge.metric == "micro_f1" and knowledge.differences == pytest.approx([0.10, 0.15])
+    assert knowledge.low is not None and knowledge.low < knowledge.mean < knowledge.high  # type: ignore[operator]
+    anomaly = next(d for d in combined.differences if d.model == "full + anomaly text" and d.metric == "micro_f1")
+    assert anomaly.mean == pytest.approx(0.1)
+    assert combined.variants["full (ClinRaGen)"]["micro_f1"].mean == pytest.approx(0.55)
+    assert "Ablation over seeds 0, 1" in (tmp_path / "a" / "ablation-seeds.md").read_text()

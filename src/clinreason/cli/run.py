@@ -210,6 +210,9 @@ def ablation(
         typer.Option(help="Add the faithfulness rows (anomaly text in the prompt; several candidates, verified kept)."),
     ] = True,
     candidates: Annotated[int, typer.Option(min=2, max=16, help="Answers per stay in the candidates rows.")] = 4,
+    seeds: Annotated[
+        int, typer.Option(min=1, help="Seeds 0 .. N-1 (a cohort and split each, in OUT/seed-N; 1: OUT itself).")
+    ] = 1,
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("runs/ablation"),
 ) -> None:
     """ClinRaGen's ablation on the synthetic multimodal cohort: note only, time series only, joint without
@@ -231,6 +234,18 @@ def ablation(
         faithfulness=["anomaly_text", "candidates"] if faithfulness else [],
         candidates=candidates,
     )
+    if seeds > 1:
+        from clinreason.pipeline.ablation import run_ablation_seeds
+
+        with progress_bars(eta=False) as bars:
+            observer = RichObserver(bars)
+            _, combined = run_ablation_seeds(config, list(range(seeds)), observer)
+            observer.finish()
+        print_table(combined.table())
+        console.print(
+            f"Written to {out / 'ablation-seeds.json'} and {out / 'ablation-seeds.md'} (runs in {out}/seed-N)"
+        )
+        return
     with progress_bars(eta=False) as bars:
         observer = RichObserver(bars)
         summary = run_ablation(config, observer)

@@ -41,10 +41,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from clinreason.errors import ConfigError
 from clinreason.evaluate.multilabel import multilabel_metrics
+from clinreason.evaluate.paired import paired_difference, spread
 from clinreason.evaluate.series_claims import verified_claims
 from clinreason.knowledge.base import knowledge_text
 from clinreason.pipeline.rationalize import run_and_save
-from clinreason.pipeline.results import AblationSummary, SourceScores, TeacherCounts, VariantScores
+from clinreason.pipeline.results import AblationSeeds, AblationSummary, SourceScores, TeacherCounts, VariantScores
 from clinreason.progress import Observer
 from clinreason.records import load_cohort, make_splits
 from clinreason.records.schema import Cohort, PatientRecord
@@ -304,3 +305,44 @@ def run_ablation(
     (config.out / "ablation.json").write_text(summary.model_dump_json(indent=2) + "\n")
     (config.out / "ablation.md").write_text(summary.table().markdown())
     return summary
+
+
+def run_ablation_seeds(
+    config: AblationConfig, seeds: list[int], observer: Observer | None = None
+) -> tuple[list[AblationSummary], AblationSeeds]:
+    """The ablation once per seed in `<out>/seed-<n>` (each resumable on its own), then mean ± sd and
+    the paired differences with 95% intervals (corrected resampled t, `evaluate.paired`)."""
+    observer = observer or Observer()
+    started = time.perf_counter()
+    summaries: list[AblationSummary] = []
+    for seed in seeds:
+        observer.note(f"ablation seed {seed} ({len(summaries) + 1} of {len(seeds)})")
+        one = config.model_copy(update={"seed": seed, "out": config.out / f"seed-{seed}"})
+        summaries.append(run_ablation(one, observer))
+    names = list(dict.fromkeys(name for s in summaries for name in s.variants))
+    fields = ("micro_f1", "macro_f1", "subset_accuracy", "verified_claim_rate", "wrong_claims_per_rationale")
+
+    def values(name: str, field: str) -> list[float | None]:
+        return [getattr(s.variants[name], field) if name in s.variants else None for s in summaries]
+
+    ratio = sum(s.test for s in summaries) / max(sum(s.train_stays for s in summaries), 1)
+    pairs = [("full (ClinRaGen)", "joint without knowledge attention")]
+    pairs += [(name, "full (ClinRaGen)") for name in names if name.startswith("full +")]
+    differences = []
+    for model, reference in pairs:
+        if model in names and reference in names:
+            for field in ("micro_f1", "verified_claim_rate"):
+                diff = paired_difference(model, reference, field, values(model, field), values(reference, field), ratio)
+                if diff is not None:
+                    differences.append(diff)
+    result = AblationSeeds(
+        seeds=seeds,
+        folders=[str(config.out / f"seed-{seed}") for seed in seeds],
+        variants={name: {field: spread(values(name, field)) for field in fields} for name in names},
+        differences=differences,
+        seconds=time.perf_counter() - started,
+    )
+    config.out.mkdir(parents=True, exist_ok=True)
+    (config.out / "ablation-seeds.json").write_text(result.model_dump_json(indent=2) + "\n")
+    (config.out / "ablation-seeds.md").write_text(result.table().markdown())
+    return summaries, result

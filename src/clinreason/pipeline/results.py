@@ -15,6 +15,7 @@ from clinreason.student.config import TrainConfig
 from clinreason.teacher import RunSummary
 
 __all__ = [
+    "AblationSeeds",
     "AblationSummary",
     "BenchmarkRun",
     "BenchmarkSummary",
@@ -406,3 +407,40 @@ class BenchmarkSummary(BaseModel):
             ).markdown()
         )
         return "\n".join(lines)
+
+
+class AblationSeeds(BaseModel):
+    """`ablation-seeds.json`: the ablation over several seeds (a new synthetic cohort and split each)."""
+
+    seeds: list[int]
+    folders: list[str]
+    variants: dict[str, dict[str, Spread]] = Field(
+        description="Per variant: micro_f1, macro_f1, subset_accuracy, verified_claim_rate, "
+        "wrong_claims_per_rationale over the seeds."
+    )
+    differences: list[PairedDifference] = Field(
+        description="Full minus joint without knowledge attention, and each faithfulness row minus full."
+    )
+    seconds: float
+
+    def table(self) -> ResultTable:
+        metrics = ("micro_f1", "macro_f1", "subset_accuracy", "verified_claim_rate", "wrong_claims_per_rationale")
+
+        def cell(value: Spread) -> str:
+            if value.mean is None:
+                return "–"
+            return f"{value.mean:.3f}" + (f" ± {value.sd:.3f}" if value.sd is not None else "")
+
+        rows = [[name, *(cell(scores[m]) for m in metrics)] for name, scores in self.variants.items()]
+        notes = [
+            f"{d.model} minus {d.reference}, {d.metric}: {d.mean:+.3f}"
+            + (f" (95% interval {d.low:+.3f} to {d.high:+.3f})" if d.low is not None and d.high is not None else "")
+            + f"; per seed {', '.join(f'{x:+.3f}' for x in d.differences)}"
+            for d in self.differences
+        ]
+        return ResultTable(
+            title=f"Ablation over seeds {', '.join(map(str, self.seeds))} (mean ± sd)",
+            columns=["variant", "micro-F1", "macro-F1", "subset accuracy", "verified-claim rate", "wrong / rationale"],
+            rows=rows,
+            notes=notes,
+        )
