@@ -85,11 +85,21 @@ def test_reference_batches_have_k_images_and_one_plus_k_texts() -> None:
     )
     net = CersNet(channels=(4, 8, 8, 16, 16))
     cers = TrainedModel("cers", net, pool, embeddings)
-    refs, text = _references(cers, slices[3:5], by_id, texts)
-    assert refs.shape == (2, 3, 1, 32, 32) and text is not None and text.shape == (2, 4, 384)
+    inputs = _references(cers, slices[3:5], by_id, texts, "cpu")
+    refs, text = inputs["references"], inputs["texts"]
+    assert isinstance(refs, torch.Tensor) and isinstance(text, torch.Tensor)
+    assert refs.shape == (2, 3, 1, 32, 32) and text.shape == (2, 4, 384)
     assert torch.equal(text[0, 0], torch.from_numpy(texts["s3"]))  # the query's own reasoning comes first
     chosen = pool.select(embeddings["s3"], texts["s3"], exclude="s3")
     assert torch.equal(refs[0, 0, 0], torch.from_numpy(by_id[chosen[0]].image))  # never itself
     ssl = TrainedModel("ssl", net, pool, embeddings)
-    refs, text = _references(ssl, slices[3:5], by_id, texts)
-    assert refs.shape == (2, 3, 1, 32, 32) and text is None  # no reasoning for the baseline
+    plain = _references(ssl, slices[3:5], by_id, texts, "cpu")
+    assert plain["references"].shape == (2, 3, 1, 32, 32) and plain["texts"] is None  # type: ignore[union-attr]
+    # with the pool's feature cache: the chosen references' features per scale instead of their images
+    from clinreason.vision.train import cache_pool_features
+
+    cache_pool_features(net, pool, slices[:4])
+    cached = _references(cers, slices[3:5], by_id, texts, "cpu")
+    features = cached["reference_features"]
+    assert "references" not in cached and isinstance(features, list) and len(features) == 5
+    assert features[0].shape == (2, 3, 4, 32, 32) and features[-1].shape == (2, 3, 16, 2, 2)

@@ -139,7 +139,13 @@ def run_segment(config: SegmentConfig, observer: Observer | None = None) -> Segm
     (config.out / "predictions").mkdir(exist_ok=True)
     results = {}
     for number, (method, model) in enumerate(models.items(), start=1):
-        probabilities[method] = predict(model, test, text_embeddings=embeddings, pool_images=by_id)
+        probabilities[method] = predict(
+            model,
+            test,
+            text_embeddings=embeddings,
+            pool_images=by_id,
+            cache_references=config.train.cache_references,
+        )
         arrays: dict[str, Any] = probabilities[method]  # by slice id (numpy types **kwds like its own flags)
         np.savez_compressed(config.out / "predictions" / f"{method}.npz", **arrays)
         results[method] = score_method(probabilities[method], test, model.seconds)

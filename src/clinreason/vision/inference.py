@@ -97,7 +97,9 @@ def predict_images(folder: Path, images: Path, method: Method, out: Path) -> lis
         written = [rule_reasoning(s, describe(s.image, guessed[s.id] > 0.5, s.spacing)) for s in new]
         texts = {**saved_text_embeddings(folder), **dict(zip([s.id for s in new], embed(written), strict=True))}
     model = supervised if method == "supervised" else load_trained(folder, method, config, labelled)
-    probabilities = predict(model, new, text_embeddings=texts, pool_images=by_id)
+    probabilities = predict(
+        model, new, text_embeddings=texts, pool_images=by_id, cache_references=config.train.cache_references
+    )
     out.mkdir(parents=True, exist_ok=True)
     written_paths = []
     for s in new:

@@ -138,6 +138,13 @@ class CersNet(nn.Module):
     def embed(self, images: torch.Tensor) -> torch.Tensor:
         return self.encoder(images)[-1].mean(dim=(2, 3))
 
+    @torch.no_grad()
+    def encode_references(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """The encoder's features of reference images (N, 1, H, W) at every scale, for the knowledge
+        pool's cache: the same features `forward` computes from reference images (the encoder has no
+        batch statistics: MONAI's residual units use instance norm)."""
+        return self.encoder(images)
+
     def forward(
         self,
         images: torch.Tensor,
@@ -145,22 +152,27 @@ class CersNet(nn.Module):
         texts: torch.Tensor | None = None,
         *,
         plain_only: bool = False,
+        reference_features: Sequence[torch.Tensor] | None = None,
     ) -> CersOutput:
         """images (B, 1, H, W); references (B, K, 1, H, W) or None; texts (B, T, text_dim) or None (the
         image's reasoning embedding first, then the references'). The references' features are computed
-        without gradient: they are knowledge for this step, and it keeps training K+1 times cheaper."""
+        without gradient: they are knowledge for this step, and it keeps training K+1 times cheaper.
+        `reference_features` (one (B, K, C, h, w) tensor per scale, from `encode_references`) replaces
+        `references`: the knowledge pool's cached features, not encoded again for every image."""
         features = self.encoder(images)
         embedding = features[-1].mean(dim=(2, 3))
         if plain_only:
             return CersOutput(plain=self.plain(features, None), mcam=None, embedding=embedding)
         fused = None
-        if references is not None:
+        per_scale: Sequence[torch.Tensor] | None = reference_features
+        if per_scale is None and references is not None:
             batch, k = references.shape[:2]
             with torch.no_grad():
-                ref_features = self.encoder(references.flatten(0, 1))
-            # the references' mean at each scale: the MCAM input (B, C, h, w)
-            fused = [f.reshape(batch, k, *f.shape[1:]).mean(dim=1) for f in ref_features]
-            bottleneck = ref_features[-1].reshape(batch, k, *ref_features[-1].shape[1:])
+                encoded = self.encoder(references.flatten(0, 1))
+            per_scale = [f.reshape(batch, k, *f.shape[1:]) for f in encoded]
+        if per_scale is not None:
+            fused = [f.mean(dim=1) for f in per_scale]  # the references' mean at each scale: the MCAM input
+            bottleneck = per_scale[-1]
         else:
             bottleneck = None
         features = [*features[:-1], self.cross(features[-1], bottleneck, texts)]

@@ -48,6 +48,14 @@ class TrainSettings(BaseModel):
     ramp_epochs: int = Field(default=10, ge=0, description="Epochs to ramp the unsupervised weight in.")
     unsupervised_weight: float = Field(default=1.0, ge=0)
     temperature: float = Field(default=0.1, gt=0, le=1, description="Sharpening of the pseudo-labels.")
+    cache_references: bool = Field(
+        default=True,
+        description="Keep the pool's encoder features, refreshed once an epoch with its embeddings, instead of "
+        "encoding each image's K references at every step (false: the original, K+1 encoder passes a step).",
+    )
+    augment: bool = Field(
+        default=True, description="MONAI flips, 90-degree rotations, small affine, intensity scale and noise."
+    )
     seed: int = 0
 
 
@@ -86,19 +94,98 @@ def _references(
     batch: Sequence[Slice2D],
     by_id: dict[str, Slice2D],
     text_embeddings: dict[str, np.ndarray] | None,
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """(B, K, 1, H, W) reference images and, with reasoning, (B, 1+K, D) text embeddings."""
+    device: str | torch.device,
+) -> dict[str, object]:
+    """The network's reference inputs for a batch: the pool's cached features of the chosen references
+    (`reference_features`, one (B, K, C, h, w) tensor per scale) or their images (`references`,
+    (B, K, 1, H, W)), and with reasoning the (B, 1+K, D) text embeddings (`texts`)."""
     assert model.pool is not None
     use_text = model.method == "cers"
-    refs, texts = [], []
+    chosen, texts = [], []
     for image in batch:
         query_text = text_embeddings[image.id] if (use_text and text_embeddings) else None
-        chosen = model.pool.select(model.embeddings[image.id], query_text, exclude=image.id, use_text=use_text)
-        refs.append(np.stack([by_id[c].image for c in chosen]))
+        chosen.append(model.pool.select(model.embeddings[image.id], query_text, exclude=image.id, use_text=use_text))
         if use_text and text_embeddings:
-            texts.append(np.stack([text_embeddings[image.id], *[text_embeddings[c] for c in chosen]]))
-    ref_tensor = torch.from_numpy(np.stack(refs))[:, :, None].float()
-    return ref_tensor, (torch.from_numpy(np.stack(texts)).float() if texts else None)
+            texts.append(np.stack([text_embeddings[image.id], *[text_embeddings[c] for c in chosen[-1]]]))
+    inputs: dict[str, object] = {"texts": torch.from_numpy(np.stack(texts)).float().to(device) if texts else None}
+    if model.pool.features:
+        inputs["reference_features"] = [f.to(device) for f in model.pool.gathered(chosen)]
+    else:
+        refs = np.stack([np.stack([by_id[c].image for c in row]) for row in chosen])
+        inputs["references"] = torch.from_numpy(refs)[:, :, None].float().to(device)
+    return inputs
+
+
+@torch.no_grad()
+def cache_pool_features(net: CersNet, pool: KnowledgePool, images: Sequence[Slice2D], batch_size: int = 16) -> None:
+    """Encode the pool's images once and keep their features in the pool (on the network's device)."""
+    was_training = net.training
+    net.eval()
+    device = next(net.parameters()).device
+    features: dict[str, list[torch.Tensor]] = {}
+    for begin in range(0, len(images), batch_size):
+        chunk = images[begin : begin + batch_size]
+        encoded = net.encode_references(_stack(chunk).to(device))
+        for row, image in enumerate(chunk):
+            features[image.id] = [f[row] for f in encoded]
+    pool.cache_features(features)
+    net.train(was_training)
+
+
+def augmentation(seed: int, with_mask: bool) -> Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]:
+    """Standard 2D augmentation through MONAI dictionary transforms, deterministic for a seed: flips,
+    90-degree rotations, a small affine (rotation, scale), intensity scaling and Gaussian noise (the
+    mask follows every geometric transform, by nearest neighbour)."""
+    from monai.transforms import (
+        Compose,
+        RandAffined,
+        RandFlipd,
+        RandGaussianNoised,
+        RandRotate90d,
+        RandScaleIntensityd,
+    )
+
+    keys = ["image", "mask"] if with_mask else ["image"]
+    modes = ["bilinear", "nearest"] if with_mask else ["bilinear"]
+    pipeline = Compose(
+        [
+            RandFlipd(keys, prob=0.5, spatial_axis=0),
+            RandFlipd(keys, prob=0.5, spatial_axis=1),
+            RandRotate90d(keys, prob=0.5, max_k=3),
+            RandAffined(
+                keys, prob=0.3, rotate_range=0.26, scale_range=0.1, mode=modes, padding_mode="zeros"
+            ),  # up to 15 degrees and 10%
+            RandScaleIntensityd("image", factors=0.1, prob=0.5),
+            RandGaussianNoised("image", prob=0.3, std=0.02),
+        ]
+    )
+    pipeline.set_random_state(seed=seed)
+
+    def apply(item: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        out = pipeline({k: item[k][None].astype(np.float32) for k in keys})
+        return {k: np.asarray(out[k])[0] for k in keys}
+
+    return apply
+
+
+def _augmented(
+    images: Sequence[Slice2D], transform: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]] | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A labelled batch's images and masks, augmented together when `transform` is given."""
+    if transform is None:
+        return _stack(images), _masks(images)
+    pairs = [transform({"image": s.image, "mask": s.mask.astype(np.float32)}) for s in images]
+    image = torch.from_numpy(np.stack([p["image"] for p in pairs]))[:, None].float()
+    return image, torch.from_numpy(np.stack([p["mask"] > 0.5 for p in pairs]))[:, None].float()
+
+
+def _augmented_images(
+    images: Sequence[Slice2D], transform: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]] | None
+) -> torch.Tensor:
+    """An unlabelled batch's images (their masks are never read), augmented when `transform` is given."""
+    if transform is None:
+        return _stack(images)
+    return torch.from_numpy(np.stack([transform({"image": s.image})["image"] for s in images]))[:, None].float()
 
 
 def _save(path: Path, payload: dict[str, object]) -> None:
@@ -156,6 +243,8 @@ def train_method(
             k=settings.k,
             momentum=settings.momentum,
         )
+        if settings.cache_references:
+            cache_pool_features(net, model.pool, labelled)
     criterion = SupervisedLoss()
     steps_per_epoch = max(1, -(-len(labelled) // settings.batch_size))
     for epoch in range(start_epoch, settings.epochs):
@@ -166,23 +255,27 @@ def train_method(
         pool_order = list(unlabelled)
         rng.shuffle(pool_order)
         totals = {"supervised": 0.0, "unsupervised": 0.0}
+        # a fresh, seeded random state per epoch: a resumed run augments exactly as an uninterrupted one
+        labelled_aug = augmentation(settings.seed * 1000 + epoch, with_mask=True) if settings.augment else None
+        unlabelled_aug = augmentation(settings.seed * 1000 + epoch + 500, with_mask=False) if settings.augment else None
         for step in range(steps_per_epoch):
             batch = order[step * settings.batch_size : (step + 1) * settings.batch_size] or order[: settings.batch_size]
-            images, masks = _stack(batch).to(device), _masks(batch).to(device)
+            images, masks = _augmented(batch, labelled_aug)
+            images, masks = images.to(device), masks.to(device)
             if method == "supervised":
                 loss = criterion(net(images, plain_only=True).plain, masks)
                 totals["supervised"] += loss.item()
             else:
-                refs, texts = _references(model, batch, by_id, text_embeddings)
-                out = net(images, refs.to(device), None if texts is None else texts.to(device))
+                out = net(images, **_references(model, batch, by_id, text_embeddings, device))
                 supervised = criterion(out.plain, masks) + criterion(out.mcam, masks)
                 loss = supervised
                 totals["supervised"] += supervised.item()
                 if pool_order:
                     chunk = [pool_order[(step * settings.batch_size + i) % len(pool_order)] for i in range(len(batch))]
-                    refs_u, texts_u = _references(model, chunk, by_id, text_embeddings)
+                    unlabelled_images = _augmented_images(chunk, unlabelled_aug)
                     out_u = net(
-                        _stack(chunk).to(device), refs_u.to(device), None if texts_u is None else texts_u.to(device)
+                        unlabelled_images.to(device),
+                        **_references(model, chunk, by_id, text_embeddings, device),
                     )
                     global_step = epoch * steps_per_epoch + step
                     weight = ramp_weight(
@@ -200,6 +293,8 @@ def train_method(
         model.embeddings = {i: m * model.embeddings[i] + (1 - m) * fresh[i] for i in fresh}
         if model.pool is not None:
             model.pool.refresh([s.id for s in labelled], np.stack([fresh[s.id] for s in labelled]))
+            if settings.cache_references:
+                cache_pool_features(net, model.pool, labelled)
         seconds = time.perf_counter() - started
         model.seconds += seconds
         model.history.append(
@@ -231,14 +326,21 @@ def predict(
     text_embeddings: dict[str, np.ndarray] | None = None,
     pool_images: dict[str, Slice2D] | None = None,
     batch_size: int = 8,
+    cache_references: bool = True,
 ) -> dict[str, np.ndarray]:
-    """Probabilities (H, W) per image: the plain decoder for `supervised`, the MCAM decoder otherwise."""
+    """Probabilities (H, W) per image: the plain decoder for `supervised`, the MCAM decoder otherwise.
+    With `cache_references` the pool's images are encoded once (when the pool holds no features yet)."""
     net = model.net
     net.eval()
     device = next(net.parameters()).device
     fresh = _embed_all(net, images)
     model.embeddings.update({i: e for i, e in fresh.items() if i not in model.embeddings})
     by_id = {**(pool_images or {}), **{s.id: s for s in images}}
+    if model.pool is not None and cache_references and not model.pool.features:
+        missing = [i for i in model.pool.ids if i not in by_id]
+        if missing:
+            raise DataError(f"the pool image {missing[0]} is not among the images given for the references")
+        cache_pool_features(net, model.pool, [by_id[i] for i in model.pool.ids])
     out: dict[str, np.ndarray] = {}
     for begin in range(0, len(images), batch_size):
         chunk = images[begin : begin + batch_size]
@@ -246,8 +348,7 @@ def predict(
         if model.method == "supervised":
             logits = net(x, plain_only=True).plain
         else:
-            refs, texts = _references(model, chunk, by_id, text_embeddings)
-            logits = net(x, refs.to(device), None if texts is None else texts.to(device)).mcam
+            logits = net(x, **_references(model, chunk, by_id, text_embeddings, device)).mcam
         for image, probability in zip(chunk, torch.sigmoid(logits)[:, 0].cpu().numpy(), strict=True):
             out[image.id] = probability
     return out
