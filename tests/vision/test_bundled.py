@@ -49,6 +49,7 @@ def test_pyradiomics_tumour_slices() -> None:
 
 @pytest.mark.slow
 def test_nuclei_tiles() -> None:
-    tiles = _real(nuclei_tiles)
-    assert len(tiles) == 16 and all(t.image.shape == (128, 128) for t in tiles)
+    tiles = _real(lambda: nuclei_tiles(size=64))
+    assert len(tiles) == 16 * 9 and all(t.image.shape == (64, 64) for t in tiles)  # 16 regions of 9 tiles
+    assert len({t.case_id for t in tiles}) == 16
     assert 0.05 < float(np.mean([t.mask.mean() for t in tiles])) < 0.5

@@ -449,3 +449,50 @@ def test_loading_a_bad_split_names_the_file(tmp_path: Path, text: str) -> None:
     with pytest.raises(DataError, match="not a saved slice split") as caught:
         SliceSplit.load(path)
     assert caught.value.file == str(path)
+
+
+def _boxes(tiles: list) -> dict[str, tuple[int, int]]:
+    return {t.id: (int(t.id.split("-y")[1][:3]), int(t.id.split("x")[-1])) for t in tiles}
+
+
+def test_overlapping_tiles_share_a_region_and_never_straddle_a_split() -> None:
+    from clinreason.vision.bundled import tile_image
+    from clinreason.vision.data import split_slices
+
+    rng = np.random.default_rng(0)
+    image = rng.random((256, 256)).astype(np.float32)
+    mask = image > 0.7
+    tiles = tile_image(image, mask, size=32, stride=16, region=64)
+    assert len(tiles) == 16 * 9 and len({t.case_id for t in tiles}) == 16
+    corner = _boxes(tiles)
+    split = split_slices(tiles, 0.1, test_fraction=0.2, seed=3, by_case=True)
+    side = {i: name for name in ("labelled", "unlabelled", "test") for i in getattr(split, name)}
+    assert len(side) == len(tiles)
+    for a in tiles:  # any two tiles that share a pixel are on the same side
+        for b in tiles:
+            (ya, xa), (yb, xb) = corner[a.id], corner[b.id]
+            if abs(ya - yb) < 32 and abs(xa - xb) < 32:
+                assert side[a.id] == side[b.id], (a.id, b.id)
+    regions = {name: {t.case_id for t in tiles if side[t.id] == name} for name in ("labelled", "unlabelled", "test")}
+    assert [len(regions[n]) for n in ("labelled", "unlabelled", "test")] == [1, 12, 3]  # cases counted
+    with pytest.raises(ValueError, match="stride <= size <= region"):
+        tile_image(image, mask, size=64, stride=16, region=32)
+
+
+def test_a_patients_slices_stay_in_one_split() -> None:
+    from clinreason.vision.data import Slice2D, split_slices
+
+    slices = []
+    for patient in range(5):
+        for z in range(6):
+            lesion = np.zeros((8, 8), bool)
+            lesion[2:4, 2:4] = z % 2 == 0
+            slices.append(Slice2D(f"p{patient}-z{z}", f"p{patient}", np.zeros((8, 8), np.float32), lesion, (1.0, 1.0)))
+    for seed in range(5):
+        split = split_slices(slices, 0.25, test_fraction=0.2, seed=seed, by_case=True)
+        cases = {name: {i.split("-")[0] for i in getattr(split, name)} for name in ("labelled", "unlabelled", "test")}
+        assert not (cases["labelled"] & cases["test"]) and not (cases["unlabelled"] & cases["test"])
+        assert not (cases["labelled"] & cases["unlabelled"])
+        assert [len(cases[n]) for n in ("labelled", "unlabelled", "test")] == [1, 3, 1]
+    by_slice = split_slices(slices, 0.25, test_fraction=0.2, seed=0)
+    assert len({i.split("-")[0] for i in by_slice.test}) > 1  # by slice, patients straddle (the old way)

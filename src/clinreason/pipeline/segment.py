@@ -74,7 +74,13 @@ def _split(config: SegmentConfig, slices: list[Slice2D]) -> SliceSplit:
     split = (
         SliceSplit.load(path)
         if path.is_file()
-        else split_slices(slices, config.label_ratio, test_fraction=config.test_fraction, seed=config.seed)
+        else split_slices(
+            slices,
+            config.label_ratio,
+            test_fraction=config.test_fraction,
+            seed=config.seed,
+            by_case=config.split_by == "case",
+        )
     )
     split.save(path)
     known = {s.id for s in slices}

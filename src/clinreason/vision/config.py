@@ -25,6 +25,11 @@ class SegmentConfig(BaseModel):
     synthetic_images: int = Field(default=160, ge=10)
     label_ratio: float = Field(default=0.25, gt=0, le=1)
     test_fraction: float = Field(default=0.2, gt=0, lt=1)
+    split_by: Literal["case", "slice"] = Field(
+        default="case",
+        description="case: a patient's (or a microscopy region's) slices all go to one split, no leakage; "
+        "slice: each slice on its own (slices of one patient may land in training and test).",
+    )
     seed: int = 0
     teacher: str = Field(default="rules", description="'rules' (descriptor sentences) or backend:model.")
     base_url: str | None = None

@@ -231,20 +231,37 @@ class SliceSplit:
 
 
 def split_slices(
-    slices: Sequence[Slice2D], label_ratio: float, *, test_fraction: float = 0.2, seed: int = 0
+    slices: Sequence[Slice2D],
+    label_ratio: float,
+    *,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+    by_case: bool = False,
 ) -> SliceSplit:
     """Test slices first (stratified by lesion / no lesion), then `label_ratio` of the rest labelled.
-    At least one slice with a lesion is labelled, or nothing could be learned."""
+    At least one slice with a lesion is labelled, or nothing could be learned. With `by_case` whole
+    cases (a patient's volume, a region of one microscopy image) go to one split, so no patient's or
+    region's slices are on both sides; the ratios then count cases (stratified by whether a case shows
+    a lesion at all)."""
     if not 0 < label_ratio <= 1:
         raise ValueError(f"label_ratio must be in (0, 1], got {label_ratio}")
     if not 0 <= test_fraction < 1:
         raise ValueError(f"test_fraction must be in [0, 1), got {test_fraction}")
     rng = random.Random(seed)
-    positive = [s.id for s in slices if s.mask.any()]
-    negative = [s.id for s in slices if not s.mask.any()]
+    groups: dict[str, list[str]] = {}
+    lesion: dict[str, bool] = {}
+    for s in slices:
+        key = s.case_id if by_case else s.id
+        groups.setdefault(key, []).append(s.id)
+        lesion[key] = lesion.get(key, False) or bool(s.mask.any())
+    positive = [g for g in groups if lesion[g]]
+    negative = [g for g in groups if not lesion[g]]
     rng.shuffle(positive)
     rng.shuffle(negative)
     n_pos_test, n_neg_test = round(len(positive) * test_fraction), round(len(negative) * test_fraction)
+    if by_case and test_fraction > 0 and len(positive) > 1:
+        n_pos_test = max(1, n_pos_test)  # a held-out patient with a lesion, or Dice has nothing to measure
+        n_pos_test = min(n_pos_test, len(positive) - 1)  # and one left to learn from
     test = positive[:n_pos_test] + negative[:n_neg_test]
     pos_rest, neg_rest = positive[n_pos_test:], negative[n_neg_test:]
     n_pos_lab = max(1, round(len(pos_rest) * label_ratio)) if pos_rest else 0
@@ -252,10 +269,14 @@ def split_slices(
     labelled = pos_rest[:n_pos_lab] + neg_rest[:n_neg_lab]
     unlabelled = pos_rest[n_pos_lab:] + neg_rest[n_neg_lab:]
     order = {s.id: i for i, s in enumerate(slices)}
+
+    def members(keys: list[str]) -> list[str]:
+        return sorted((i for key in keys for i in groups[key]), key=order.__getitem__)
+
     return SliceSplit(
         seed=seed,
         label_ratio=label_ratio,
-        labelled=sorted(labelled, key=order.__getitem__),
-        unlabelled=sorted(unlabelled, key=order.__getitem__),
-        test=sorted(test, key=order.__getitem__),
+        labelled=members(labelled),
+        unlabelled=members(unlabelled),
+        test=members(test),
     )
