@@ -56,3 +56,45 @@ def test_every_part_trains_and_references_carry_no_gradient() -> None:
         assert any(g is not None and g.abs().sum() > 0 for g in grads), name
     with pytest.raises(ValueError, match="5"):
         CersNet(channels=(4, 8, 16))
+
+
+def test_dense_guidance_score_maps_aux_gradient_and_image_dependent_texts() -> None:
+    import torch
+
+    from clinreason.vision.network import CersNet
+    from clinreason.vision.train import dense_aux_logits
+
+    torch.manual_seed(0)
+    net = CersNet(channels=(4, 8, 8, 16, 16), guidance="dense", texts=3)
+    images, refs, texts = torch.rand(2, 1, 32, 32), torch.rand(2, 2, 1, 32, 32), torch.rand(2, 3, 384)
+    out = net(images, refs, texts)
+    assert out.scores is not None and out.scores.shape == (2, 3, 2, 2)  # one map per text at the bottleneck
+    assert out.mcam is not None and out.mcam.shape == (2, 1, 32, 32)
+    aux = dense_aux_logits(out.scores, (32, 32))
+    assert aux.shape == (2, 1, 32, 32)
+    aux.sum().backward()
+    pixels = net.dense.pixels.weight.grad  # type: ignore[union-attr]
+    assert pixels is not None and pixels.abs().sum() > 0  # the auxiliary loss reaches the pixel embeddings
+    assert net.cross.attention.in_proj_weight.grad is None  # the gated cross-attention is not used
+
+    dense = net.dense
+    assert dense is not None
+    with torch.no_grad():
+        dense.gamma.fill_(1.0)  # make the post-model prompting's update visible
+        x = net.encoder(torch.rand(2, 1, 32, 32))[-1]
+        updated = dense.update_texts(texts[:1].expand(2, -1, -1), x)
+    assert not torch.allclose(updated[0], updated[1])  # the same texts, two images: two different updates
+
+
+def test_dense_guidance_starts_as_the_plain_network() -> None:
+    import torch
+
+    from clinreason.vision.network import CersNet
+
+    torch.manual_seed(0)
+    net = CersNet(channels=(4, 8, 8, 16, 16), guidance="dense").eval()
+    images, refs = torch.rand(1, 1, 32, 32), torch.rand(1, 2, 1, 32, 32)
+    with torch.no_grad():
+        guided = net(images, refs, torch.rand(1, 3, 384)).mcam
+        without = net(images, refs, None).mcam  # no texts: the bottleneck passes unchanged (gate at 0)
+    assert torch.allclose(guided, without, atol=1e-6)  # type: ignore[arg-type]  # the zero-initialised fusion

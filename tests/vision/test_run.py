@@ -38,7 +38,7 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Segmen
 @pytest.mark.slow
 def test_run_writes_metrics_report_and_checkpoints(finished_run: tuple[Path, SegmentSummary]) -> None:
     out, summary = finished_run
-    assert list(summary.methods) == ["supervised", "ssl", "cers"]
+    assert list(summary.methods) == ["supervised", "ssl", "cers", "dense"]
     assert summary.labelled + summary.unlabelled + summary.test == summary.slices == 30
     for metrics in summary.methods.values():
         assert metrics.dice is not None and 0.0 <= metrics.dice <= 1.0 and metrics.cases == summary.test
@@ -49,14 +49,14 @@ def test_run_writes_metrics_report_and_checkpoints(finished_run: tuple[Path, Seg
     rows = [json.loads(line) for line in (out / "reasoning.jsonl").read_text().splitlines()]
     assert len(rows) == 30 and {r["source"] for r in rows} == {"rules"}
     assert all(r["text"].startswith("Texture:") for r in rows)
-    for method in ("supervised", "ssl", "cers"):
+    for method in ("supervised", "ssl", "cers", "dense"):
         assert (out / method / "last.pt").is_file() and (out / "predictions" / f"{method}.npz").is_file()
 
 
 @pytest.mark.slow
 def test_rerun_trains_nothing_and_evaluate_reproduces_the_metrics(finished_run: tuple[Path, SegmentSummary]) -> None:
     out, summary = finished_run
-    stamps = {m: (out / m / "last.pt").stat().st_mtime_ns for m in ("supervised", "ssl", "cers")}
+    stamps = {m: (out / m / "last.pt").stat().st_mtime_ns for m in ("supervised", "ssl", "cers", "dense")}
     again = run_segment(read_folder_config(out, SegmentConfig))
     assert {m: (out / m / "last.pt").stat().st_mtime_ns for m in stamps} == stamps  # finished: not trained again
     assert again.methods["cers"].dice == pytest.approx(summary.methods["cers"].dice)
@@ -69,13 +69,14 @@ def test_rerun_trains_nothing_and_evaluate_reproduces_the_metrics(finished_run: 
 
 
 @pytest.mark.slow
-def test_predict_new_png_images(finished_run: tuple[Path, SegmentSummary], tmp_path: Path) -> None:
+@pytest.mark.parametrize("method", ["cers", "dense"])
+def test_predict_new_png_images(finished_run: tuple[Path, SegmentSummary], tmp_path: Path, method: str) -> None:
     out, _ = finished_run
     images = tmp_path / "new"
     images.mkdir()
     Image.fromarray((np.random.default_rng(0).random((64, 64)) * 255).astype(np.uint8)).save(images / "a.png")
     (images / "._a.png").write_bytes(b"resource fork")  # skipped
-    written = predict_images(out, images, "cers", tmp_path / "masks")
+    written = predict_images(out, images, method, tmp_path / "masks")  # type: ignore[arg-type]
     assert [p.name for p in written] == ["new-a-z000.png"]
     mask = np.asarray(Image.open(written[0]))
     assert mask.shape == (64, 64) and set(np.unique(mask)) <= {0, 255}

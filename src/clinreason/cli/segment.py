@@ -72,7 +72,9 @@ def segment_evaluate(run: Annotated[Path, typer.Argument(help="A run folder of `
 def segment_predict(
     run: Annotated[Path, typer.Argument(help="A run folder of `segment train`.")],
     images: Annotated[Path, typer.Option(help="Folder of NIfTI / NRRD / PNG images (no masks needed).")],
-    method: Annotated[Literal["supervised", "ssl", "cers"], typer.Option(help="Which trained method.")] = "cers",
+    method: Annotated[
+        Literal["supervised", "ssl", "cers", "dense"], typer.Option(help="Which trained method.")
+    ] = "cers",
     out: Annotated[Path, typer.Option(help="Where the PNG masks go.")] = Path("runs/segment-predictions"),
 ) -> None:
     """Masks for new images with a trained method."""

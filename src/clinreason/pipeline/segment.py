@@ -138,8 +138,9 @@ def run_segment(config: SegmentConfig, observer: Observer | None = None) -> Segm
     embeddings = dict(zip([s.id for s in slices], embed([texts[s.id] for s in slices]), strict=True))
     if "ssl" in config.methods:
         models["ssl"] = train("ssl", None)
-    if "cers" in config.methods:
-        models["cers"] = train("cers", embeddings)
+    for method in ("cers", "dense"):
+        if method in config.methods:
+            models[method] = train(method, embeddings)
     observer.phase("evaluating", len(models))
     probabilities: dict[Method, dict[str, np.ndarray]] = {}
     (config.out / "predictions").mkdir(exist_ok=True)

@@ -11,7 +11,7 @@ from clinreason.vision.train import Method, TrainSettings
 
 __all__ = ["METHODS", "SegmentConfig"]
 
-METHODS: tuple[Method, ...] = ("supervised", "ssl", "cers")
+METHODS: tuple[Method, ...] = ("supervised", "ssl", "cers", "dense")
 
 
 class SegmentConfig(BaseModel):
@@ -36,7 +36,10 @@ class SegmentConfig(BaseModel):
     teacher_sees_image: bool = Field(
         default=False, description="openai teachers only: send each slice as an image next to its descriptors."
     )
-    methods: list[Literal["supervised", "ssl", "cers"]] = Field(default_factory=lambda: list(METHODS))
+    methods: list[Method] = Field(
+        default_factory=lambda: list(METHODS),
+        description="supervised, ssl, cers (gated cross-attention) and dense (DenseCLIP pixel-text guidance).",
+    )
     train: TrainSettings = Field(default_factory=TrainSettings)
     out: Path = Path("runs/segment")
 

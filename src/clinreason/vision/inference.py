@@ -52,13 +52,13 @@ def load_trained(folder: Path, method: Method, config: SegmentConfig, labelled: 
         raise CheckpointError(f"no checkpoint for '{method}' in {folder} (expected {path})")
     try:
         state = torch.load(path, map_location="cpu", weights_only=False)
-        net = CersNet(channels=config.train.channels)
+        net = CersNet(channels=config.train.channels, guidance="dense" if method == "dense" else "cross")
         net.load_state_dict(state["net"])
     except Exception as exc:  # truncated file, other network shape: whatever torch raises
         raise CheckpointError(f"{path}: corrupt checkpoint ({exc})") from exc
     pool = None
     if method != "supervised":
-        texts = saved_text_embeddings(folder) if method == "cers" else None
+        texts = saved_text_embeddings(folder) if method in ("cers", "dense") else None
         pool = KnowledgePool(
             [s.id for s in labelled],
             np.stack([texts[s.id] for s in labelled]) if texts else np.zeros((len(labelled), 1)),
@@ -93,7 +93,7 @@ def predict_images(folder: Path, images: Path, method: Method, out: Path) -> lis
     supervised = load_trained(folder, "supervised", config, labelled)
     guessed = predict(supervised, new)
     texts = None
-    if method == "cers":
+    if method in ("cers", "dense"):
         written = [rule_reasoning(s, describe(s.image, guessed[s.id] > 0.5, s.spacing)) for s in new]
         texts = {**saved_text_embeddings(folder), **dict(zip([s.id for s in new], embed(written), strict=True))}
     model = supervised if method == "supervised" else load_trained(folder, method, config, labelled)

@@ -11,12 +11,20 @@
   lies in each direction).
 - Without references (`refs=None`) both decoders reduce to plain U-Net decoders: this is how the
   supervised baseline runs.
+- `guidance="dense"` replaces the gated cross-attention by DenseCLIP's dense pixel-text guidance (Rao et
+  al., CVPR 2022): the text embeddings (class prompts and the image's reasoning) are first updated by
+  attending to the image's bottleneck tokens (post-model vision-to-language prompting, a small
+  transformer decoder added residually with a scale that starts near 0), then compared with every
+  bottleneck pixel's embedding (cosine, temperature 0.07) into score maps, which are concatenated to
+  the bottleneck features (through a zero-initialised 1x1 convolution, so training starts from the
+  U-Net) and supervised by an auxiliary segmentation loss.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from monai.networks.blocks import Convolution, ResidualUnit
@@ -28,6 +36,7 @@ class CersOutput:
     plain: torch.Tensor  # logits (B, 1, H, W) of the decoder without MCAM
     mcam: torch.Tensor | None  # logits of the decoder with MCAM (None when only the plain one ran)
     embedding: torch.Tensor  # (B, C) pooled bottleneck: the image embedding of the knowledge pool
+    scores: torch.Tensor | None = None  # dense guidance: pixel-text score maps (B, T, h, w)
 
 
 class Encoder(nn.Module):
@@ -93,6 +102,40 @@ class GatedCrossAttention(nn.Module):
         return out.transpose(1, 2).reshape(batch, channels, height, width)
 
 
+class DenseGuidance(nn.Module):
+    """DenseCLIP's pixel-text score maps at the bottleneck, with context-aware (post-model) prompting."""
+
+    def __init__(
+        self, channels: int, text_dim: int, texts: int, dim: int = 64, heads: int = 4, layers: int = 1
+    ) -> None:
+        super().__init__()
+        self.text = nn.Linear(text_dim, dim)
+        self.visual = nn.Linear(channels, dim)
+        self.pixels = nn.Conv2d(channels, dim, 1)
+        layer = nn.TransformerDecoderLayer(dim, heads, dim_feedforward=2 * dim, batch_first=True, norm_first=True)
+        self.context = nn.TransformerDecoder(layer, layers)
+        self.gamma = nn.Parameter(torch.full((dim,), 1e-4))  # DenseCLIP's small initial update scale
+        self.temperature = 0.07
+        self.fuse = nn.Conv2d(channels + texts, channels, 1)  # zero at first: training starts from the U-Net
+        nn.init.zeros_(self.fuse.weight)
+        nn.init.zeros_(self.fuse.bias)  # type: ignore[arg-type]  # a Conv2d built with bias has one
+
+    def update_texts(self, texts: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, dim) text embeddings after attending to the image's (B, C, h, w) bottleneck."""
+        prompts = self.text(texts)
+        visual = self.visual(x.flatten(2).transpose(1, 2))
+        return prompts + self.gamma * self.context(prompts, visual)
+
+    def score_maps(self, x: torch.Tensor, texts: torch.Tensor) -> torch.Tensor:
+        pixels = nn.functional.normalize(self.pixels(x), dim=1)
+        words = nn.functional.normalize(texts, dim=-1)
+        return torch.einsum("bdhw,btd->bthw", pixels, words) / self.temperature
+
+    def forward(self, x: torch.Tensor, texts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        scores = self.score_maps(x, self.update_texts(texts, x))
+        return x + self.fuse(torch.cat([x, scores], dim=1)), scores
+
+
 class Decoder(nn.Module):
     def __init__(self, channels: Sequence[int], mcam: bool) -> None:
         super().__init__()
@@ -125,13 +168,20 @@ class CersNet(nn.Module):
         channels: Sequence[int] = (16, 32, 64, 128, 256),
         text_dim: int = 384,
         heads: int = 4,
+        guidance: Literal["cross", "dense"] = "cross",
+        texts: int = 3,
     ) -> None:
+        """`texts`: for dense guidance, the number of texts per image (2 class prompts + the reasoning)."""
         super().__init__()
         if len(channels) != 5:
             raise ValueError("channels: one per encoder stage, 5 (4 decoder stages with MCAM)")
         self.channels = tuple(channels)
+        self.guidance = guidance
         self.encoder = Encoder(in_channels, channels)
         self.cross = GatedCrossAttention(channels[-1], text_dim, heads)
+        self.dense: DenseGuidance | None = None
+        if guidance == "dense":
+            self.dense = DenseGuidance(channels[-1], text_dim, texts, heads=heads)
         self.plain = Decoder(channels, mcam=False)
         self.mcam = Decoder(channels, mcam=True)
 
@@ -175,5 +225,12 @@ class CersNet(nn.Module):
             bottleneck = per_scale[-1]
         else:
             bottleneck = None
-        features = [*features[:-1], self.cross(features[-1], bottleneck, texts)]
-        return CersOutput(plain=self.plain(features, None), mcam=self.mcam(features, fused), embedding=embedding)
+        scores = None
+        if self.dense is not None and texts is not None:
+            guided, scores = self.dense(features[-1], texts)
+        else:
+            guided = self.cross(features[-1], bottleneck, texts)
+        features = [*features[:-1], guided]
+        return CersOutput(
+            plain=self.plain(features, None), mcam=self.mcam(features, fused), embedding=embedding, scores=scores
+        )

@@ -19,6 +19,7 @@ TITLES: dict[Method, str] = {
     "supervised": "supervised only (U-Net)",
     "ssl": "semi-supervised, no reasoning",
     "cers": "CERS",
+    "dense": "CERS with dense pixel-text guidance (DenseCLIP)",
 }
 
 

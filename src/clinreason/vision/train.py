@@ -5,6 +5,7 @@
 | `supervised` | Dice + BCE | – | – | – |
 | `ssl` (no reasoning) | Dice + BCE, 2 decoders | decoders teach each other | top-k by image | – |
 | `cers` | Dice + BCE, 2 decoders | decoders teach each other | top-50 by image, re-ranked by text | bottleneck tokens |
+| `dense` | as `cers`, + an auxiliary loss on the score maps | as `cers` | as `cers` | DenseCLIP pixel-text score maps |
 
 Every epoch ends with a checkpoint (`<method>/last.pt`: weights, optimizer, pool, history); a rerun
 continues from it, and a finished method is not trained again.
@@ -18,12 +19,14 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
 
 from clinreason.errors import CheckpointError, DataError
 from clinreason.vision.data import Slice2D
@@ -32,7 +35,8 @@ from clinreason.vision.network import CersNet
 from clinreason.vision.pool import KnowledgePool
 
 log = logging.getLogger(__name__)
-Method = Literal["supervised", "ssl", "cers"]
+Method = Literal["supervised", "ssl", "cers", "dense"]
+TEXT_METHODS = ("cers", "dense")  # the methods that read the reasoning
 
 
 class TrainSettings(BaseModel):
@@ -55,6 +59,9 @@ class TrainSettings(BaseModel):
     )
     augment: bool = Field(
         default=True, description="MONAI flips, 90-degree rotations, small affine, intensity scale and noise."
+    )
+    dense_aux_weight: float = Field(
+        default=0.4, ge=0, description="dense: weight of the auxiliary segmentation loss on the score maps."
     )
     seed: int = 0
 
@@ -100,12 +107,14 @@ def _references(
     (`reference_features`, one (B, K, C, h, w) tensor per scale) or their images (`references`,
     (B, K, 1, H, W)), and with reasoning the (B, 1+K, D) text embeddings (`texts`)."""
     assert model.pool is not None
-    use_text = model.method == "cers"
+    use_text = model.method in TEXT_METHODS
     chosen, texts = [], []
     for image in batch:
         query_text = text_embeddings[image.id] if (use_text and text_embeddings) else None
         chosen.append(model.pool.select(model.embeddings[image.id], query_text, exclude=image.id, use_text=use_text))
-        if use_text and text_embeddings:
+        if model.method == "dense" and text_embeddings:  # the class prompts, then the image's own reasoning
+            texts.append(np.stack([*class_prompts(image.target), text_embeddings[image.id]]))
+        elif use_text and text_embeddings:
             texts.append(np.stack([text_embeddings[image.id], *[text_embeddings[c] for c in chosen[-1]]]))
     inputs: dict[str, object] = {"texts": torch.from_numpy(np.stack(texts)).float().to(device) if texts else None}
     if model.pool.features:
@@ -114,6 +123,21 @@ def _references(
         refs = np.stack([np.stack([by_id[c].image for c in row]) for row in chosen])
         inputs["references"] = torch.from_numpy(refs)[:, :, None].float().to(device)
     return inputs
+
+
+@lru_cache(maxsize=64)
+def class_prompts(target: str) -> tuple[np.ndarray, np.ndarray]:
+    """DenseCLIP's class prompts for a binary task, embedded like the reasoning (MiniLM): background, target."""
+    from clinreason.embeddings import embed
+
+    background, lesion = embed([f"background of the image, no {target}", f"a {target}"])
+    return background, lesion
+
+
+def dense_aux_logits(scores: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """The score maps' target-minus-background difference, upsampled: the auxiliary loss's logits (B, 1, H, W)."""
+    difference = (scores[:, 1] - scores[:, 0])[:, None]
+    return nn.functional.interpolate(difference, size=size, mode="bilinear", align_corners=False)
 
 
 @torch.no_grad()
@@ -207,13 +231,13 @@ def train_method(
 ) -> TrainedModel:
     if not any(s.mask.any() for s in labelled):
         raise DataError(f"{method}: no labelled image shows a lesion; raise the label ratio")
-    if method == "cers" and text_embeddings is None:
-        raise ValueError("cers needs the reasoning text embeddings")
+    if method in TEXT_METHODS and text_embeddings is None:
+        raise ValueError(f"{method} needs the reasoning text embeddings")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     torch.manual_seed(settings.seed)
     rng = random.Random(settings.seed)
     out_dir.mkdir(parents=True, exist_ok=True)
-    net = CersNet(channels=settings.channels).to(device)
+    net = CersNet(channels=settings.channels, guidance="dense" if method == "dense" else "cross").to(device)
     optimizer = torch.optim.AdamW(net.parameters(), lr=settings.learning_rate, weight_decay=1e-4)
     everything = [*labelled, *unlabelled]
     by_id = {s.id: s for s in everything}
@@ -268,6 +292,9 @@ def train_method(
             else:
                 out = net(images, **_references(model, batch, by_id, text_embeddings, device))
                 supervised = criterion(out.plain, masks) + criterion(out.mcam, masks)
+                if out.scores is not None and settings.dense_aux_weight:
+                    aux = criterion(dense_aux_logits(out.scores, (masks.shape[2], masks.shape[3])), masks)
+                    supervised = supervised + settings.dense_aux_weight * aux
                 loss = supervised
                 totals["supervised"] += supervised.item()
                 if pool_order:
