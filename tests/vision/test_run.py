@@ -107,3 +107,52 @@ def test_the_cli_refuses_another_label_ratio_in_one_line(tmp_path: Path) -> None
     assert result.exit_code == 2
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and "label_ratio: 0.25 in the folder, 0.5 now" in lines[0], result.output
+
+
+@pytest.mark.slow
+def test_predict_writes_reasoning_with_the_runs_own_teacher(
+    finished_run: tuple[Path, SegmentSummary], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run made with an LLM teacher: `segment predict` asks that teacher (here a scripted one) about
+    each new image, not the descriptor rules, and saves the reasoning beside the masks."""
+    import shutil
+
+    import yaml
+
+    from clinreason.teacher import Completion
+
+    out, _ = finished_run
+    copy = tmp_path / "run-with-teacher"
+    shutil.copytree(out, copy)
+    saved = yaml.safe_load((copy / "config.yaml").read_text())
+    saved["teacher"] = "gguf:scripted-teacher"
+    (copy / "config.yaml").write_text(yaml.safe_dump(saved))
+    monkeypatch.setenv("CLINREASON_HOME", str(tmp_path / "home"))  # a fresh teacher cache
+
+    class Scripted:
+        kind, model_id, max_concurrency = "gguf", "scripted-teacher", 1
+        calls = 0
+
+        def check(self) -> None: ...
+
+        def close(self) -> None: ...
+
+        def chat(self, messages: object, sampling: object) -> Completion:
+            Scripted.calls += 1
+            return Completion(
+                text="Texture: bright.\nBoundary: sharp.\nContext: inside the organ.\nSummary: a scripted lesion."
+            )
+
+    images = tmp_path / "new"
+    images.mkdir()
+    Image.fromarray((np.random.default_rng(1).random((64, 64)) * 255).astype(np.uint8)).save(images / "b.png")
+    written = predict_images(copy, images, "cers", tmp_path / "masks", backend=Scripted())  # type: ignore[arg-type]
+    assert [p.name for p in written] == ["new-b-z000.png"] and Scripted.calls == 1
+    rows = [json.loads(line) for line in (tmp_path / "masks" / "reasoning.jsonl").read_text().splitlines()]
+    assert rows == [
+        {
+            "id": "new-b-z000",
+            "source": "teacher",
+            "text": "Texture: bright.\nBoundary: sharp.\nContext: inside the organ.\nSummary: a scripted lesion.",
+        }
+    ]

@@ -27,12 +27,11 @@ from clinreason.embeddings import embed
 from clinreason.errors import ConfigError
 from clinreason.progress import Observer
 from clinreason.run_folder import claim_folder
-from clinreason.teacher import TeacherConfig, connect, load_prompt
 from clinreason.vision.config import SegmentConfig
 from clinreason.vision.data import Slice2D, SliceSplit, split_slices
 from clinreason.vision.descriptors import describe
 from clinreason.vision.inference import load_run, read_reasoning
-from clinreason.vision.reasoning import generate_reasoning
+from clinreason.vision.reasoning import teacher_reasoning
 from clinreason.vision.report import render_report
 from clinreason.vision.results import TITLES, ReasoningCounts, SegmentSummary, score_method
 from clinreason.vision.sources import load_slices
@@ -45,22 +44,15 @@ def _reasoning(
     config: SegmentConfig, slices: list[Slice2D], masks: dict[str, np.ndarray], observer: Observer
 ) -> tuple[dict[str, str], ReasoningCounts]:
     descriptors = {s.id: describe(s.image, masks[s.id], s.spacing) for s in slices}
-    template = load_prompt("cers-reasoning")
     observer.phase(f"reasoning ({config.teacher})", len(slices))
-    advance = observer.counter(len(slices), "images")
-    if config.teacher == "rules":
-        run = generate_reasoning(slices, descriptors, template, None, None, on_result=advance)
-    else:
-        with connect(TeacherConfig.from_spec(config.teacher, base_url=config.base_url)) as session:
-            run = generate_reasoning(
-                slices,
-                descriptors,
-                template,
-                session.backend,
-                session.cache,
-                with_image=config.teacher_sees_image,
-                on_result=advance,
-            )
+    run = teacher_reasoning(
+        config.teacher,
+        slices,
+        descriptors,
+        base_url=config.base_url,
+        with_image=config.teacher_sees_image,
+        on_result=observer.counter(len(slices), "images"),
+    )
     with (config.out / "reasoning.jsonl").open("w") as handle:
         for s in slices:
             row = {"id": s.id, "source": run.source[s.id], "text": run.texts[s.id], **descriptors[s.id].as_dict()}

@@ -11,6 +11,7 @@ import numpy as np
 from clinreason.embeddings import embed
 from clinreason.errors import CheckpointError, ConfigError
 from clinreason.run_folder import read_folder_config
+from clinreason.teacher import TeacherBackend
 from clinreason.vision.config import SegmentConfig
 from clinreason.vision.data import Slice2D, SliceSplit, volume_slices
 from clinreason.vision.descriptors import describe
@@ -70,13 +71,17 @@ def load_trained(folder: Path, method: Method, config: SegmentConfig, labelled: 
     return TrainedModel(method, net, pool, dict(state["embeddings"]), state["history"], state.get("seconds", 0.0))
 
 
-def predict_images(folder: Path, images: Path, method: Method, out: Path) -> list[Path]:
+def predict_images(
+    folder: Path, images: Path, method: Method, out: Path, *, backend: TeacherBackend | None = None
+) -> list[Path]:
     """Masks (PNG, 0/255) for every slice of the images in a folder (NIfTI, NRRD or PNG, no masks needed).
-    The reasoning of a new image is written from the run's supervised prediction, as in training."""
+    The reasoning of a new image is written as in training: described from the run's supervised
+    prediction, by the run's own teacher (cached; `backend` replaces it, e.g. a test double), and saved
+    beside the masks in `reasoning.jsonl`."""
     from PIL import Image
 
     from clinreason.vision.data import SUFFIXES, Volume, is_image, read_image
-    from clinreason.vision.reasoning import rule_reasoning
+    from clinreason.vision.reasoning import teacher_reasoning
 
     config, split, slices = load_run(folder)
     by_id = {s.id: s for s in slices}
@@ -93,14 +98,26 @@ def predict_images(folder: Path, images: Path, method: Method, out: Path) -> lis
     supervised = load_trained(folder, "supervised", config, labelled)
     guessed = predict(supervised, new)
     texts = None
+    out.mkdir(parents=True, exist_ok=True)
     if method in ("cers", "dense"):
-        written = [rule_reasoning(s, describe(s.image, guessed[s.id] > 0.5, s.spacing)) for s in new]
+        descriptors = {s.id: describe(s.image, guessed[s.id] > 0.5, s.spacing) for s in new}
+        run = teacher_reasoning(
+            config.teacher,
+            new,
+            descriptors,
+            base_url=config.base_url,
+            with_image=config.teacher_sees_image,
+            backend=backend,
+        )
+        written = [run.texts[s.id] for s in new]
         texts = {**saved_text_embeddings(folder), **dict(zip([s.id for s in new], embed(written), strict=True))}
+        with (out / "reasoning.jsonl").open("w") as handle:
+            for s in new:
+                handle.write(json.dumps({"id": s.id, "source": run.source[s.id], "text": run.texts[s.id]}) + "\n")
     model = supervised if method == "supervised" else load_trained(folder, method, config, labelled)
     probabilities = predict(
         model, new, text_embeddings=texts, pool_images=by_id, cache_references=config.train.cache_references
     )
-    out.mkdir(parents=True, exist_ok=True)
     written_paths = []
     for s in new:
         path = out / f"{s.id}.png"

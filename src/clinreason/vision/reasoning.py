@@ -172,3 +172,26 @@ def generate_reasoning(
         if on_result is not None:
             on_result(image.id)
     return run
+
+
+def teacher_reasoning(
+    teacher: str,
+    images: Sequence[Slice2D],
+    descriptors: dict[str, LesionDescriptors],
+    *,
+    base_url: str | None = None,
+    with_image: bool = False,
+    backend: TeacherBackend | None = None,
+    on_result: Callable[[str], None] | None = None,
+) -> ReasoningRun:
+    """Reasoning for `images` from a run's teacher: 'rules' (the descriptor sentences) or backend:model,
+    connected to the shared teacher cache (`backend` replaces the one the spec names, e.g. a test double)."""
+    from clinreason.teacher import TeacherConfig, connect, load_prompt
+
+    template = load_prompt("cers-reasoning")
+    if teacher == "rules":
+        return generate_reasoning(images, descriptors, template, None, None, on_result=on_result)
+    with connect(TeacherConfig.from_spec(teacher, base_url=base_url), backend=backend) as session:
+        return generate_reasoning(
+            images, descriptors, template, session.backend, session.cache, with_image=with_image, on_result=on_result
+        )
