@@ -156,3 +156,37 @@ def test_predict_writes_reasoning_with_the_runs_own_teacher(
             "text": "Texture: bright.\nBoundary: sharp.\nContext: inside the organ.\nSummary: a scripted lesion.",
         }
     ]
+
+
+def test_seeds_run_in_their_folders_and_dice_is_compared_to_the_unet(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from clinreason.pipeline import segment as module
+    from clinreason.vision.results import MethodResult, ReasoningCounts
+    from clinreason.vision.train import TrainSettings
+
+    dice = {0: {"supervised": 0.70, "cers": 0.74}, 1: {"supervised": 0.60, "cers": 0.70}}
+    seen: list[tuple[int, int, Path]] = []
+
+    def fake(config: SegmentConfig, observer: object = None) -> SegmentSummary:
+        seen.append((config.seed, config.train.seed, config.out))
+
+        def result(value: float) -> MethodResult:
+            return MethodResult(
+                cases=4, dice=value, dice_std=0.1, iou=value - 0.1, iou_std=0.1, hd95=5.0, hd95_std=1.0, asd=1.0,
+                asd_std=0.5, both_present=4, missed=0, false_positive=0, both_empty=0,
+            )  # fmt: skip
+
+        return SegmentSummary(
+            data="nuclei", slices=20, labelled=4, unlabelled=12, test=4, label_ratio=0.1, seed=config.seed,
+            reasoning=ReasoningCounts(teacher="rules", generated=0, cached=0, fallback=0), train=TrainSettings(),
+            methods={m: result(v) for m, v in dice[config.seed].items()}, seconds=1.0,  # type: ignore[misc]
+        )  # fmt: skip
+
+    monkeypatch.setattr(module, "run_segment", fake)
+    _, combined = module.run_segment_seeds(SegmentConfig(data="nuclei", out=tmp_path / "s"), [0, 1])
+    assert seen == [(0, 0, tmp_path / "s" / "seed-0"), (1, 1, tmp_path / "s" / "seed-1")]
+    (difference,) = combined.differences
+    assert difference.model == "cers" and difference.differences == pytest.approx([0.04, 0.10])
+    assert combined.methods["cers"]["dice"].mean == pytest.approx(0.72)
+    assert "over seeds 0, 1" in (tmp_path / "s" / "segment-seeds.md").read_text()

@@ -28,11 +28,15 @@ def segment_train(
     base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible server for --teacher openai:...")] = None,
     size: Annotated[int, typer.Option(min=32, help="Slices are resized to SIZE x SIZE.")] = 128,
     seed: Annotated[int, typer.Option(help="Seed of the split and the training.")] = 0,
+    seeds: Annotated[
+        int, typer.Option(min=1, help="Seeds 0 .. N-1, one run each in OUT/seed-N, with mean ± sd (1: OUT itself).")
+    ] = 1,
     config: Annotated[Path | None, typer.Option(help="YAML with any SegmentConfig field (overrides flags).")] = None,
     out: Annotated[Path, typer.Option(help="Run folder.")] = Path("runs/segment"),
 ) -> None:
-    """Train CERS and both baselines (supervised only; semi-supervised without reasoning) and evaluate them."""
-    from clinreason.pipeline.segment import run_segment
+    """Train CERS, DenseCLIP-guided CERS and both baselines (supervised only; semi-supervised without
+    reasoning) and evaluate them."""
+    from clinreason.pipeline.segment import run_segment, run_segment_seeds
     from clinreason.vision.config import SegmentConfig
     from clinreason.vision.train import TrainSettings
 
@@ -50,6 +54,14 @@ def segment_train(
         settings = load_yaml_model(config, SegmentConfig, "segmentation config", defaults=values)
     else:
         settings = validate_model(values, SegmentConfig, "segmentation config", "segment train")
+    if seeds > 1:
+        with progress_bars() as bars:
+            observer = RichObserver(bars)
+            _, combined = run_segment_seeds(settings, list(range(seeds)), observer)
+            observer.finish()
+        print_table(combined.table())
+        console.print(f"Written to {settings.out / 'segment-seeds.json'} and segment-seeds.md (runs in seed-N)")
+        return
     with progress_bars() as bars:
         observer = RichObserver(bars)
         summary = run_segment(settings, observer)

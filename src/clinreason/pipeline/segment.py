@@ -25,6 +25,7 @@ import numpy as np
 
 from clinreason.embeddings import embed
 from clinreason.errors import ConfigError
+from clinreason.evaluate.paired import paired_difference, spread
 from clinreason.progress import Observer
 from clinreason.run_folder import claim_folder
 from clinreason.vision.config import SegmentConfig
@@ -33,11 +34,11 @@ from clinreason.vision.descriptors import describe
 from clinreason.vision.inference import load_run, read_reasoning
 from clinreason.vision.reasoning import teacher_reasoning
 from clinreason.vision.report import render_report
-from clinreason.vision.results import TITLES, ReasoningCounts, SegmentSummary, score_method
+from clinreason.vision.results import TITLES, ReasoningCounts, SegmentSeeds, SegmentSummary, score_method
 from clinreason.vision.sources import load_slices
 from clinreason.vision.train import Method, TrainedModel, predict, train_method
 
-__all__ = ["evaluate_run", "run_segment"]
+__all__ = ["evaluate_run", "run_segment", "run_segment_seeds"]
 
 
 def _reasoning(
@@ -185,3 +186,50 @@ def evaluate_run(folder: Path) -> SegmentSummary:
     histories = {m: json.loads((folder / m / "history.json").read_text()) for m in summary.methods}
     _write(folder, summary, test, probabilities, read_reasoning(folder), histories)
     return summary
+
+
+def run_segment_seeds(
+    config: SegmentConfig, seeds: list[int], observer: Observer | None = None
+) -> tuple[list[SegmentSummary], SegmentSeeds]:
+    """`run_segment` once per seed in `<out>/seed-<n>` (split and training seeded alike; each resumable),
+    then mean ± sd per method and each method's Dice minus the supervised U-Net's with a 95% interval
+    (corrected resampled t, `evaluate.paired`)."""
+    observer = observer or Observer()
+    started = time.perf_counter()
+    summaries: list[SegmentSummary] = []
+    for seed in seeds:
+        observer.note(f"segmentation seed {seed} ({len(summaries) + 1} of {len(seeds)})")
+        one = config.model_copy(
+            update={
+                "seed": seed,
+                "out": config.out / f"seed-{seed}",
+                "train": config.train.model_copy(update={"seed": seed}),
+            }
+        )
+        summaries.append(run_segment(one, observer))
+    names = list(dict.fromkeys(m for s in summaries for m in s.methods))
+
+    def values(method: str, field: str) -> list[float | None]:
+        return [getattr(s.methods[method], field) if method in s.methods else None for s in summaries]
+
+    ratio = sum(s.test for s in summaries) / max(sum(s.labelled + s.unlabelled for s in summaries), 1)
+    differences = []
+    for method in names:
+        if method != "supervised" and "supervised" in names:
+            diff = paired_difference(
+                method, "supervised", "dice", values(method, "dice"), values("supervised", "dice"), ratio
+            )
+            if diff is not None:
+                differences.append(diff)
+    result = SegmentSeeds(
+        data=config.data,
+        seeds=seeds,
+        folders=[str(config.out / f"seed-{seed}") for seed in seeds],
+        methods={m: {f: spread(values(m, f)) for f in ("dice", "iou", "hd95", "asd")} for m in names},
+        differences=differences,
+        seconds=time.perf_counter() - started,
+    )
+    config.out.mkdir(parents=True, exist_ok=True)
+    (config.out / "segment-seeds.json").write_text(result.model_dump_json(indent=2) + "\n")
+    (config.out / "segment-seeds.md").write_text(result.table().markdown())
+    return summaries, result

@@ -8,12 +8,13 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from pydantic import BaseModel, Field
 
+from clinreason.evaluate.paired import PairedDifference, Spread
 from clinreason.evaluate.segmentation import CaseMetrics, SegmentationMetrics, SegmentationScores
 from clinreason.evaluate.tables import ResultTable, fmt
 from clinreason.vision.data import Slice2D
 from clinreason.vision.train import Method, TrainSettings
 
-__all__ = ["TITLES", "MethodResult", "ReasoningCounts", "SegmentSummary", "score_method"]
+__all__ = ["TITLES", "MethodResult", "ReasoningCounts", "SegmentSeeds", "SegmentSummary", "score_method"]
 
 TITLES: dict[Method, str] = {
     "supervised": "supervised only (U-Net)",
@@ -80,3 +81,43 @@ def score_method(
     for s in test:
         metric(probabilities[s.id] > 0.5, s.mask, s.spacing, s.id)
     return MethodResult(**metric.aggregate().model_dump(), train_seconds=train_seconds, per_case=metric.cases)
+
+
+class SegmentSeeds(BaseModel):
+    """`segment-seeds.json`: one config over several seeds (a split and a training each)."""
+
+    data: str
+    seeds: list[int]
+    folders: list[str]
+    methods: dict[str, dict[str, Spread]] = Field(description="Per method: dice, iou, hd95, asd over the seeds.")
+    differences: list[PairedDifference] = Field(description="Each method's Dice minus the supervised U-Net's.")
+    seconds: float
+
+    def table(self) -> ResultTable:
+        def cell(value: Spread, digits: int = 3) -> str:
+            if value.mean is None:
+                return "–"
+            return f"{value.mean:.{digits}f}" + (f" ± {value.sd:.{digits}f}" if value.sd is not None else "")
+
+        rows = [
+            [
+                TITLES.get(method, method),  # type: ignore[call-overload]
+                cell(m["dice"]),
+                cell(m["iou"]),
+                cell(m["hd95"], 1),
+                cell(m["asd"], 1),
+            ]
+            for method, m in self.methods.items()
+        ]
+        notes = [
+            f"{d.model} minus {d.reference}, Dice: {d.mean:+.3f}"
+            + (f" (95% interval {d.low:+.3f} to {d.high:+.3f})" if d.low is not None and d.high is not None else "")
+            + f"; per seed {', '.join(f'{x:+.3f}' for x in d.differences)}"
+            for d in self.differences
+        ]
+        return ResultTable(
+            title=f"Segmentation on {self.data} over seeds {', '.join(map(str, self.seeds))} (mean ± sd)",
+            columns=["method", "Dice", "IoU", "HD95 (mm)", "ASD (mm)"],
+            rows=rows,
+            notes=notes,
+        )
