@@ -4,14 +4,14 @@ and a few patients with their rationales' claims highlighted (plots are embedded
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from clinreason.evaluate.claims import check_claims
+from clinreason.evaluate.claims import ClaimReport, check_claims
 from clinreason.evaluate.figures import figure_html, heat_colors, pyplot
 from clinreason.evaluate.summary import ModelMetrics
-from clinreason.evaluate.tables import fmt
+from clinreason.evaluate.tables import ResultTable, fmt
 from clinreason.records.schema import Cohort, PatientRecord
 from clinreason.records.text import record_to_text
 
@@ -224,11 +224,17 @@ def highlight(
     rationale: str, record: PatientRecord, categories: dict[str, set[str]] | None, reference_text: str
 ) -> str:
     """The rationale with each checked claim marked supported (green), wrong (red) or unsupported (orange)."""
-    report = check_claims(rationale, record, categories=categories, reference_text=reference_text)
+    return highlight_claims(
+        rationale, check_claims(rationale, record, categories=categories, reference_text=reference_text)
+    )
+
+
+def highlight_claims(text: str, report: ClaimReport) -> str:
+    """`text` as HTML with each claim of `report` (made from this text) marked by its verdict."""
     spans: list[tuple[int, int, str, str]] = []
-    lowered = rationale.lower()
+    lowered = text.lower()
     for claim in report.claims:
-        clause_at = rationale.find(claim.text)
+        clause_at = text.find(claim.text)
         if clause_at < 0:
             continue
         at = lowered.find(claim.stated.lower(), clause_at, clause_at + len(claim.text))
@@ -241,11 +247,57 @@ def highlight(
     for start, end, verdict, tip in spans:
         if start < cursor:
             continue
-        out.append(html.escape(rationale[cursor:start]))
-        out.append(f'<mark class="{verdict}" title="{html.escape(tip)}">{html.escape(rationale[start:end])}</mark>')
+        out.append(html.escape(text[cursor:start]))
+        out.append(f'<mark class="{verdict}" title="{html.escape(tip)}">{html.escape(text[start:end])}</mark>')
         cursor = end
-    out.append(html.escape(rationale[cursor:]))
+    out.append(html.escape(text[cursor:]))
     return "".join(out)
+
+
+def table_html(table: ResultTable) -> str:
+    """A result table as an HTML table, with its notes under it."""
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in table.columns)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in table.rows)
+    notes = "".join(f"<p class=muted>{html.escape(n)}</p>" for n in table.notes)
+    return f"<table><tr>{head}</tr>{body}</table>{notes}"
+
+
+def render_claims_report(
+    title: str,
+    table: ResultTable,
+    stays: Sequence[PatientRecord],
+    texts: Mapping[str, Mapping[str, str]],
+    check: Callable[[str, PatientRecord], ClaimReport],
+    notes: Sequence[str] = (),
+) -> str:
+    """A self-contained page: the result table, then for each stay every model's text (`texts`: model ->
+    stay id -> text) with its claims marked by `check` (wrong ones red), as the tabular report does."""
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
+        f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>",
+        f"<p class=notice>{html.escape(RESEARCH_USE)}</p>",
+        table_html(table),
+        *(f"<p class=muted>{html.escape(n)}</p>" for n in notes),
+        "<h2>Test stays</h2><p class=muted>Claims about the stay: <mark class=supported>supported</mark>, "
+        "<mark class=wrong>wrong</mark>, <mark class=unsupported>not in the record</mark> (hover for the "
+        "record's value).</p>",
+    ]
+    for stay in stays:
+        parts.append(f"<div class=patient><h3>{html.escape(stay.id)}</h3>")
+        parts.append(f"<p class=muted>diagnosed: {html.escape(', '.join(stay.labels) or 'none')}</p>")
+        for model, by_stay in texts.items():
+            text = by_stay.get(stay.id)
+            if text is None:
+                continue
+            report = check(text, stay)
+            wrong = report.count("wrong") + report.count("unsupported")
+            parts.append(
+                f"<p><b>{html.escape(model)}</b> <span class=muted>({report.count('supported')} supported, "
+                f"{wrong} wrong or unsupported)</span></p><div class=rationale>{highlight_claims(text, report)}</div>"
+            )
+        parts.append("</div>")
+    parts.append("</body></html>")
+    return "".join(parts)
 
 
 def render_report(data: ReportInput) -> str:

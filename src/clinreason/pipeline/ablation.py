@@ -42,7 +42,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from clinreason.errors import ConfigError
 from clinreason.evaluate.multilabel import multilabel_metrics
 from clinreason.evaluate.paired import paired_difference, spread
-from clinreason.evaluate.series_claims import verified_claims
+from clinreason.evaluate.report import render_claims_report
+from clinreason.evaluate.series_claims import check_series_claims, verified_claims
 from clinreason.knowledge.base import knowledge_text
 from clinreason.pipeline.rationalize import run_and_save
 from clinreason.pipeline.results import AblationSeeds, AblationSummary, SourceScores, TeacherCounts, VariantScores
@@ -92,6 +93,7 @@ class AblationConfig(BaseModel):
         "again with it), candidates (several answers, the verified one kept); both: also the two together.",
     )
     candidates: int = Field(default=4, ge=2, le=16, description="Answers per stay for the candidates rows.")
+    report_stays: int = Field(default=6, ge=0, description="Test stays shown in ablation.html with their claims.")
     out: Path = Path("runs/ablation")
 
 
@@ -304,6 +306,26 @@ def run_ablation(
     )
     (config.out / "ablation.json").write_text(summary.model_dump_json(indent=2) + "\n")
     (config.out / "ablation.md").write_text(summary.table().markdown())
+    texts = {
+        name: {p.record_id: p.text for p in saved}
+        for name, _, _, _, _ in variants
+        if (saved := _saved_predictions(config.out / "predictions" / f"{name.replace(' ', '-')}.jsonl", test_records))
+    }
+    texts["rationales learned from"] = {
+        r.id: f"Note rationale: {test_rationales[r.id].note}\nLab rationale: {test_rationales[r.id].series}"
+        for r in test_records
+        if r.id in test_rationales
+    }
+    (config.out / "ablation.html").write_text(
+        render_claims_report(
+            f"ClinRaGen ablation on {cohort.name}",
+            summary.table(),
+            test_records[: config.report_stays],
+            texts,
+            check_series_claims,
+            notes=[f"student {config.student}; rationales learned from {source}; seed {config.seed}"],
+        )
+    )
     return summary
 
 
