@@ -41,3 +41,10 @@ def test_the_ablation_refuses_a_folder_made_with_another_config(tmp_path: Path) 
     claim_folder(tmp_path / "a", AblationConfig(patients=40, out=tmp_path / "a"))
     with pytest.raises(ConfigError, match=r"patients: 40 in the folder, 60 now"):
         run_ablation(AblationConfig(patients=60, out=tmp_path / "a"))
+
+
+def test_a_claimed_folder_is_owner_only(tmp_path: Path) -> None:
+    import stat
+
+    folder = claim_folder(tmp_path / "run", RunConfig(name="a"))
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700  # rationales and predictions hold patient data

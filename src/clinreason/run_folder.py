@@ -1,7 +1,8 @@
 """A run folder belongs to one config: it is saved there as `config.yaml` on the first run, and a run
 with a different config is refused instead of silently mixing its results with the folder's.
 
-Every runner (pipeline, ablation, segmentation) claims its folder this way. The comparison is of the
+Every runner (pipeline, ablation, segmentation, benchmark) claims its folder this way, and the folder
+is made owner-only (0700): whatever it holds about patients stays readable by its owner alone. The comparison is of the
 validated configs (so a field added in a later version, with its default, is not a difference) and
 leaves out `out`, so a folder that was moved or copied can be continued where it now lies.
 """
@@ -55,6 +56,7 @@ def claim_folder(folder: str | Path, config: M) -> Path:
     """Create `folder` for `config`, or check that it was made with the same one; returns the folder."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o700)  # it holds patient data (rationales, predictions, checkpoints): the owner's only
     path = folder / CONFIG_FILE
     if path.is_file():
         differences = config_differences(read_folder_config(folder, type(config)), config)
