@@ -112,3 +112,17 @@ def test_export_then_import_round_trip(tmp_path: Path) -> None:
     (tmp_path / "bad.jsonl").write_text('{"key": "x"}\n')
     with TeacherCache(tmp_path / "c.sqlite") as target, pytest.raises(CacheError, match="cannot import"):
         target.import_jsonl(tmp_path / "bad.jsonl")
+
+
+def test_the_cache_file_is_owner_only(tmp_path: Path) -> None:
+    import stat
+
+    from clinreason.teacher import TeacherCache
+
+    with TeacherCache(tmp_path / "c.sqlite") as cache:
+        assert stat.S_IMODE(cache.path.stat().st_mode) == 0o600  # prompts hold patients' values
+    loose = tmp_path / "old.sqlite"
+    TeacherCache(loose).close()
+    loose.chmod(0o644)  # a cache made by an older version
+    with TeacherCache(loose):
+        assert stat.S_IMODE(loose.stat().st_mode) == 0o600

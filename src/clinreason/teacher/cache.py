@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -97,6 +98,13 @@ class TeacherCache:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        # prompts hold patients' values: the file is the owner's only (SQLite gives its WAL the same mode)
+        try:
+            os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600))
+            if self.path.stat().st_mode & 0o077:
+                self.path.chmod(0o600)
+        except OSError as exc:
+            raise CacheError(f"{self.path}: cannot open the teacher cache ({exc}); give another --cache path") from exc
         try:
             self._db = sqlite3.connect(self.path, timeout=60.0, check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
