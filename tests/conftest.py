@@ -135,26 +135,27 @@ def tokenizer() -> Any:
     return AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
 
 
+def make_tiny_llama(tokenizer: Any, **config: Any) -> Any:
+    """A tiny random Llama (seeded) sized for a tokenizer; keyword arguments go to LlamaConfig."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    sizes = {
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "max_position_embeddings": 2048,
+    }
+    return LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), **{**sizes, **config}))
+
+
 @pytest.fixture
 def tiny_llama() -> Callable[..., Any]:
     """A factory of tiny random Llamas (seeded) sized for a tokenizer; keyword arguments go to LlamaConfig."""
-
-    def make(tokenizer: Any, **config: Any) -> Any:
-        import torch
-        from transformers import LlamaConfig, LlamaForCausalLM
-
-        torch.manual_seed(0)
-        sizes = {
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 4,
-            "num_key_value_heads": 2,
-            "max_position_embeddings": 2048,
-        }
-        return LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), **{**sizes, **config}))
-
-    return make
+    return make_tiny_llama
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 from clinreason.records import Cohort, CohortSource, Finding, PatientRecord
 from clinreason.teacher import Completion, Sampling
@@ -60,3 +61,34 @@ def right(label: str) -> str:
     letter = "A" if label == "diabetes" else "B"
     shown = "Diabetes" if label == "diabetes" else "No diabetes"
     return f"{RATIONALE}\nFinal Diagnosis: ({letter}) {shown}"
+
+
+REASONING = "1. The age and every finding were reviewed in order.\n2. Taken together, the findings fit this diagnosis."
+
+
+def fill_teacher_cache(path: Path, cohort_names: list[str], model: str = "smollm2-135m") -> None:
+    """Every patient's rationalize and diagnose answer stating the gold label, keyed as the real teacher's
+    would be (backend gguf, `model`, the bundled prompts and exemplars): a run then asks no model."""
+    from clinreason.knowledge import fact_sheet
+    from clinreason.records import load_cohort
+    from clinreason.teacher import TeacherCache, build_messages, cache_key, load_exemplars, load_prompt
+    from clinreason.teacher.prompts import options
+
+    with TeacherCache(path) as cache:
+        for name in cohort_names:
+            cohort = load_cohort(name)
+            sheet, shots = fact_sheet(cohort), load_exemplars(cohort)
+            for prompt in ("kwon-rationalize", "diagnose"):
+                template = load_prompt(prompt)
+                for record in cohort.records:
+                    letter, _, shown = next(o for o in options(cohort) if o[1] == record.labels[0])
+                    messages = build_messages(template, cohort, record, shots, sheet)
+                    cache.put(
+                        cache_key("gguf", model, template.id, messages, Sampling()),
+                        backend="gguf",
+                        model=model,
+                        prompt=template.id,
+                        messages=messages,
+                        sampling=Sampling(),
+                        completion=Completion(text=f"{REASONING}\n\nFinal Diagnosis: ({letter}) {shown}"),
+                    )

@@ -12,45 +12,10 @@ import pytest
 from clinreason.errors import ConfigError
 from clinreason.evaluate.diagnosis import DiagnosisMetrics
 from clinreason.evaluate.summary import ModelMetrics
-from clinreason.knowledge import fact_sheet
 from clinreason.pipeline import benchmark as benchmark_module
 from clinreason.pipeline.benchmark import BenchmarkConfig, run_benchmark
 from clinreason.pipeline.results import BenchmarkSummary
-from clinreason.records import load_cohort
-from clinreason.teacher import (
-    Completion,
-    Sampling,
-    TeacherCache,
-    build_messages,
-    cache_key,
-    load_exemplars,
-    load_prompt,
-)
-from clinreason.teacher.prompts import options
-
-REASONING = "1. The age and every finding were reviewed in order.\n2. Taken together, the findings fit this diagnosis."
-
-
-def _fill_cache(path: Path, cohort_names: list[str]) -> None:
-    """Every patient's rationalize and diagnose answer, stating the gold label (keyed as the real teacher's)."""
-    with TeacherCache(path) as cache:
-        for name in cohort_names:
-            cohort = load_cohort(name)
-            sheet, shots = fact_sheet(cohort), load_exemplars(cohort)
-            for prompt in ("kwon-rationalize", "diagnose"):
-                template = load_prompt(prompt)
-                for record in cohort.records:
-                    letter, _, shown = next(o for o in options(cohort) if o[1] == record.labels[0])
-                    messages = build_messages(template, cohort, record, shots, sheet)
-                    cache.put(
-                        cache_key("gguf", "smollm2-135m", template.id, messages, Sampling()),
-                        backend="gguf",
-                        model="smollm2-135m",
-                        prompt=template.id,
-                        messages=messages,
-                        sampling=Sampling(),
-                        completion=Completion(text=f"{REASONING}\n\nFinal Diagnosis: ({letter}) {shown}"),
-                    )
+from doubles import fill_teacher_cache
 
 
 def _config(tmp_path: Path, student: Path, cache: Path, **changes: Any) -> BenchmarkConfig:
@@ -77,7 +42,7 @@ def test_benchmark_runs_resumes_and_summarises(
     tmp_path: Path, tiny_student_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cache = tmp_path / "cache.sqlite"
-    _fill_cache(cache, ["pima-diabetes", "oasis-2"])
+    fill_teacher_cache(cache, ["pima-diabetes", "oasis-2"])
     config = _config(tmp_path, tiny_student_dir, cache)
     summary = run_benchmark(config)
 

@@ -1,0 +1,34 @@
+"""`clinreason serve`: a trained student behind an HTTP API (FastAPI + uvicorn)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from clinreason.cli.app import app, err_console, user_errors
+
+
+@app.command()
+@user_errors
+def serve(
+    path: Annotated[Path, typer.Argument(help="A run folder, or a student checkpoint in one (…/students/X/best).")],
+    student: Annotated[str | None, typer.Option(help="Which of the run's students (default: the first).")] = None,
+    host: Annotated[str, typer.Option(help="Address to bind; 127.0.0.1 keeps it on this machine.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    max_batch: Annotated[int, typer.Option(min=1, help="Patients answered together at most.")] = 8,
+    max_wait_ms: Annotated[float, typer.Option(min=0, help="How long a request waits to batch with others.")] = 5.0,
+    token_env: Annotated[
+        str, typer.Option(help="Environment variable holding a bearer token (unset: no token needed).")
+    ] = "CLINREASON_SERVE_TOKEN",
+) -> None:
+    """Serve a trained student: POST /v1/diagnose, GET /v1/model, /healthz, /readyz (docs/serving.md)."""
+    import uvicorn
+
+    from clinreason.serve import ServeSettings, create_app, load_served
+
+    model = load_served(path, student)
+    settings = ServeSettings(max_batch=max_batch, max_wait_ms=max_wait_ms, token_env=token_env)
+    err_console.print(f"serving {model.card.model_id} on http://{host}:{port} (OpenAPI: /docs)", highlight=False)
+    uvicorn.run(create_app(model, settings), host=host, port=port, log_level="warning", access_log=False)

@@ -1,0 +1,192 @@
+"""The HTTP API for real: a uvicorn server on 127.0.0.1 (a free port) with a tiny student trained here,
+called over HTTP with httpx; both input forms, the model card, health, the token, micro-batching and
+every bad input."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from clinreason.pipeline.config import parse_run_config
+from clinreason.pipeline.run import run_pipeline
+from clinreason.serve import ServeSettings, create_app, load_served
+from conftest import make_tiny_llama
+from doubles import fill_teacher_cache
+
+TOKEN = "s3cret-token"
+
+
+@pytest.fixture(scope="module")
+def run_folder(tmp_path_factory: pytest.TempPathFactory, tokenizer: Any) -> Path:
+    root = tmp_path_factory.mktemp("serve")
+    student = root / "tiny-student"
+    make_tiny_llama(tokenizer, eos_token_id=tokenizer.eos_token_id, tie_word_embeddings=True).save_pretrained(student)
+    tokenizer.save_pretrained(student)
+    cache = root / "cache.sqlite"
+    fill_teacher_cache(cache, ["pima-diabetes"])
+    config = parse_run_config(
+        {
+            "name": "served",
+            "out": str(root / "run"),
+            "data": {"cohort": "pima-diabetes", "train_limit": 12, "validation_limit": 8, "test_limit": 8},
+            "teacher": {"model": "smollm2-135m", "cache": str(cache), "use_seed": False},
+            "student": {
+                "model": str(student),
+                "objectives": ["label", "rationale_then_label"],
+                "train": {"max_steps": 2, "batch_size": 4, "learning_rate": 1e-3, "precision": "fp32"},
+            },
+            "evaluation": {"max_new_tokens": 12, "bootstrap": 0, "report_patients": 0, "bertscore": False},
+        }
+    )
+    run_pipeline(config)
+    return root / "run"
+
+
+class Server:
+    def __init__(self, app: Any) -> None:
+        import uvicorn
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        deadline = time.time() + 30
+        while not self.server.started:
+            assert time.time() < deadline, "the server did not start"
+            time.sleep(0.05)
+        return f"http://127.0.0.1:{self.port}"
+
+    def __exit__(self, *_: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def label_server(run_folder: Path) -> Iterator[str]:
+    model = load_served(run_folder, "label")
+    with Server(create_app(model, ServeSettings(max_batch=8, max_wait_ms=200))) as url:
+        yield url
+
+
+FLAT = {"age": 50, "sex": "female", "findings": {"glucose_2h": 171, "bmi": 35.1, "pregnancies": 2}}
+
+
+@pytest.mark.slow
+def test_health_card_and_a_flat_patient(label_server: str) -> None:
+    assert httpx.get(f"{label_server}/healthz").json() == {"status": "ok"}
+    ready = httpx.get(f"{label_server}/readyz")
+    assert ready.status_code == 200 and ready.json()["ready"] is True
+    card = httpx.get(f"{label_server}/v1/model").json()
+    assert card["model_id"] == "served/label" and card["labels"] == ["diabetes", "no diabetes"]
+    assert "glucose_2h" in card["findings"] and "Not a medical device" in card["intended_use"]
+    answer = httpx.post(f"{label_server}/v1/diagnose", json={"patient": FLAT}, timeout=60)
+    assert answer.status_code == 200, answer.text
+    (result,) = answer.json()["results"]
+    assert result["id"] == "patient-1" and result["label"] in card["labels"]
+    assert sum(result["probabilities"].values()) == pytest.approx(1.0)
+    assert result["rationale"] is None  # a label student writes none
+    schema = httpx.get(f"{label_server}/openapi.json").json()
+    assert "/v1/diagnose" in schema["paths"]
+
+
+@pytest.mark.slow
+def test_a_patient_record_is_read_in_the_specs_terms(label_server: str, run_folder: Path) -> None:
+    from clinreason.records import load_cohort
+
+    record = load_cohort("pima-diabetes").records[0]
+    body = record.model_dump(mode="json")
+    body["findings"]["glucose_2h"]["unit"] = "mmol/L"  # ignored: units and ranges come from the spec
+    flat = {
+        "id": record.id,
+        "age": record.age,
+        "sex": record.sex,
+        "findings": {k: f.value for k, f in record.findings.items()},
+    }
+    both = httpx.post(f"{label_server}/v1/diagnose", json={"patients": [body, flat]}, timeout=60).json()["results"]
+    assert [r["id"] for r in both] == [record.id, record.id]
+    assert both[0]["probabilities"] == pytest.approx(both[1]["probabilities"], abs=1e-5)  # the same text
+
+
+@pytest.mark.slow
+def test_concurrent_requests_are_answered_from_one_batch(label_server: str) -> None:
+    async def many() -> list[dict[str, Any]]:
+        async with httpx.AsyncClient(timeout=60) as client:
+            replies = await asyncio.gather(
+                *(
+                    client.post(f"{label_server}/v1/diagnose", json={"patient": {**FLAT, "id": f"p{i}"}})
+                    for i in range(4)
+                )
+            )
+        return [r.json()["results"][0] for r in replies]
+
+    results = asyncio.run(many())
+    assert [r["id"] for r in results] == ["p0", "p1", "p2", "p3"]
+    assert max(r["batch_size"] for r in results) > 1  # waited 200 ms for each other: batched together
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("body", "where", "message"),
+    [
+        ({"patient": {"findings": {"hba1c": 7.0}}}, ["body", "patient", "findings", "hba1c"], "unknown finding"),
+        ({"patient": {"findings": {"bmi": "heavy"}}}, ["body", "patient", "findings", "bmi"], "expected a number"),
+        ({"patient": {"age": 300}}, ["body", "patient", "age"], "less than or equal to 130"),
+        ({"patients": []}, ["body", "patients"], "no patient"),
+        ({}, ["body"], "exactly one of"),
+        ({"patients": [FLAT, {"findings": {"bmi": True}}]}, ["body", "patients", 1, "findings", "bmi"], "number"),
+        ({"patient": "not an object"}, ["body", "patient"], "valid dictionary"),
+    ],
+)
+def test_bad_input_is_422_with_the_field_path(
+    label_server: str, body: dict[str, Any], where: list[Any], message: str
+) -> None:
+    reply = httpx.post(f"{label_server}/v1/diagnose", json=body, timeout=30)
+    assert reply.status_code == 422, reply.text
+    problems = reply.json()["detail"]
+    assert any(p["loc"] == where and message in p["msg"] for p in problems), problems
+
+
+@pytest.mark.slow
+def test_size_limit_token_and_internal_errors(run_folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    model = load_served(run_folder, "rationale_then_label")
+    monkeypatch.setenv("TEST_SERVE_TOKEN", TOKEN)
+    settings = ServeSettings(max_body_bytes=2048, token_env="TEST_SERVE_TOKEN", max_new_tokens=12)
+    with Server(create_app(model, settings)) as url:
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        assert httpx.get(f"{url}/v1/model").status_code == 401
+        assert httpx.get(f"{url}/v1/model", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert httpx.get(f"{url}/healthz").status_code == 200  # health needs no token
+        big = {"patients": [FLAT] * 60}
+        assert httpx.post(f"{url}/v1/diagnose", json=big, headers=auth).status_code == 413
+        reply = httpx.post(f"{url}/v1/diagnose", json={"patient": FLAT}, headers=auth, timeout=60)
+        assert reply.status_code == 200, reply.text
+        result = reply.json()["results"][0]
+        assert isinstance(result["rationale"], str) and isinstance(result["claims"], list)  # a rationale student
+        for claim in result["claims"]:
+            assert claim["verdict"] in {"supported", "wrong", "unsupported"}
+
+        def broken(*_: object, **__: object) -> None:
+            raise RuntimeError("the model fell over (patient glucose 171)")
+
+        import importlib
+
+        monkeypatch.setattr(importlib.import_module("clinreason.student.predict"), "predict", broken)
+        failed = httpx.post(f"{url}/v1/diagnose", json={"patient": FLAT}, headers=auth, timeout=60)
+        assert failed.status_code == 500
+        assert "internal error" in failed.json()["detail"] and "171" not in failed.text  # no trace, no data
+        monkeypatch.undo()
+        monkeypatch.setenv("TEST_SERVE_TOKEN", TOKEN)
+        again = httpx.post(f"{url}/v1/diagnose", json={"patient": FLAT}, headers=auth, timeout=60)
+        assert again.status_code == 200  # the server lived on
