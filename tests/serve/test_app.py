@@ -91,6 +91,7 @@ def test_health_card_and_a_flat_patient(label_server: str) -> None:
     card = httpx.get(f"{label_server}/v1/model").json()
     assert card["model_id"] == "served/label" and card["labels"] == ["diabetes", "no diabetes"]
     assert "glucose_2h" in card["findings"] and "Not a medical device" in card["intended_use"]
+    assert card["evaluated_on"] == "test split, 8 patients"  # the run's card.json, written by the run
     answer = httpx.post(f"{label_server}/v1/diagnose", json={"patient": FLAT}, timeout=60)
     assert answer.status_code == 200, answer.text
     (result,) = answer.json()["results"]
@@ -190,3 +191,22 @@ def test_size_limit_token_and_internal_errors(run_folder: Path, monkeypatch: pyt
         monkeypatch.setenv("TEST_SERVE_TOKEN", TOKEN)
         again = httpx.post(f"{url}/v1/diagnose", json={"patient": FLAT}, headers=auth, timeout=60)
         assert again.status_code == 200  # the server lived on
+
+
+@pytest.mark.slow
+def test_every_trained_student_has_a_model_card(run_folder: Path) -> None:
+    import json
+
+    import yaml
+
+    for variant in ("label", "rationale_then_label"):
+        text = (run_folder / "students" / variant / "MODEL_CARD.md").read_text()
+        front = yaml.safe_load(text.split("---")[1])  # Hugging Face front matter
+        assert front["base_model"].endswith("tiny-student") and front["datasets"] == ["pima-diabetes"]
+        assert front["model-index"][0]["results"][0]["metrics"], "metrics from metrics.json"
+        for section in ("## Intended use", "## Out-of-scope use", "## Training data", "## Evaluation",
+                        "## How rationales are verified", "## Limitations"):  # fmt: skip
+            assert section in text, (variant, section)
+        card = json.loads((run_folder / "students" / variant / "card.json").read_text())
+        assert card["cohort_licence"] and card["train_patients"] == 12
+    assert "verified-claim rate" in (run_folder / "students" / "rationale_then_label" / "MODEL_CARD.md").read_text()

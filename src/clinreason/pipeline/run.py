@@ -27,6 +27,7 @@ from clinreason.evaluate.diagnosis import NO_ANSWER
 from clinreason.evaluate.report import Answer, ReportInput, render_report
 from clinreason.evaluate.summary import ModelMetrics, RationaleMetrics, model_metrics, rationale_metrics, verdict
 from clinreason.knowledge import fact_sheet
+from clinreason.pipeline.card import write_cards
 from clinreason.pipeline.config import RunConfig
 from clinreason.pipeline.rationalize import run_and_save
 from clinreason.pipeline.results import RunMetrics, TeacherReport
@@ -268,6 +269,7 @@ def run_pipeline(
     )
     (folder / "metrics.json").write_text(metrics.model_dump_json(indent=2) + "\n")
     (folder / "metrics.md").write_text(metrics.table().markdown())
+    write_cards(config, metrics, cohort, folder)
     report = _report_stage(ctx, teacher, students, metrics, extra, patients)
     return RunOutput(folder=folder, metrics=metrics, report=report, timings=ctx.timings)
 

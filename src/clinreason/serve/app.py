@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from clinreason import __version__
 from clinreason.evaluate.claims import check_claims
 from clinreason.evaluate.decision import apply_rule
+from clinreason.pipeline.card import StudentCard
 from clinreason.records.schema import PatientRecord
 from clinreason.serve.batching import MicroBatcher
 from clinreason.serve.inputs import InputError, Problem, to_record
@@ -204,8 +205,8 @@ def create_app(model: ServedModel, settings: ServeSettings | None = None) -> Fas
         ready = state["ready"]
         return JSONResponse({"ready": ready, "model": model.card.model_id}, status_code=200 if ready else 503)
 
-    @app.get("/v1/model", response_model=ModelCard, dependencies=[Depends(authorised)])
-    async def model_card() -> ModelCard:
+    @app.get("/v1/model", response_model=StudentCard | ModelCard, dependencies=[Depends(authorised)])
+    async def model_card() -> StudentCard | ModelCard:
         return model.card
 
     @app.post("/v1/diagnose", response_model=DiagnoseResponse, dependencies=[Depends(authorised)])

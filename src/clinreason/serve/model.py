@@ -21,6 +21,7 @@ from clinreason.evaluate.claims import cohort_categories
 from clinreason.evaluate.decision import DecisionRule
 from clinreason.knowledge import fact_sheet
 from clinreason.knowledge.facts import representative_findings
+from clinreason.pipeline.card import StudentCard
 from clinreason.records.schema import Cohort, Finding
 
 __all__ = ["ModelCard", "ServedModel", "load_served"]
@@ -57,7 +58,7 @@ class ServedModel:
     variant: str
     cohort: Cohort
     rule: DecisionRule | None
-    card: ModelCard
+    card: StudentCard | ModelCard  # the run's card.json (MODEL_CARD.md beside it), else a minimal one
     templates: dict[str, Finding] = field(default_factory=dict)  # finding name -> unit, range, label
     categories: dict[str, set[str]] = field(default_factory=dict)
     sheet: str = ""
@@ -124,13 +125,17 @@ def load_served(path: str | Path, variant: str | None = None, precision: str = "
         decision_rule=rule,
         metrics=metrics,
     )
+    card_path = checkpoint.parent / "card.json"
+    served_card: StudentCard | ModelCard = (
+        StudentCard.model_validate_json(card_path.read_text()) if card_path.is_file() else card
+    )
     return ServedModel(
         student=student,
         objective=meta.objective,
         variant=chosen,
         cohort=cohort,
         rule=rule,
-        card=card,
+        card=served_card,
         templates=templates,
         categories=cohort_categories(cohort),
         sheet=fact_sheet(cohort),
