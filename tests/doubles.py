@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 from clinreason.records import Cohort, CohortSource, Finding, PatientRecord
 from clinreason.teacher import Completion, Sampling
@@ -92,3 +93,32 @@ def fill_teacher_cache(path: Path, cohort_names: list[str], model: str = "smollm
                         sampling=Sampling(),
                         completion=Completion(text=f"{REASONING}\n\nFinal Diagnosis: ({letter}) {shown}"),
                     )
+
+
+class Server:
+    """A real uvicorn server on 127.0.0.1 at a free port, in a thread (`with Server(app) as url:`)."""
+
+    def __init__(self, app: Any) -> None:
+        import socket
+
+        import uvicorn
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> str:
+        import time
+
+        self.thread.start()
+        deadline = time.time() + 30
+        while not self.server.started:
+            assert time.time() < deadline, "the server did not start"
+            time.sleep(0.05)
+        return f"http://127.0.0.1:{self.port}"
+
+    def __exit__(self, *_: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)

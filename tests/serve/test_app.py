@@ -5,9 +5,6 @@ every bad input."""
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,62 +12,10 @@ from typing import Any
 import httpx
 import pytest
 
-from clinreason.pipeline.config import parse_run_config
-from clinreason.pipeline.run import run_pipeline
 from clinreason.serve import ServeSettings, create_app, load_served
-from conftest import make_tiny_llama
-from doubles import fill_teacher_cache
+from doubles import Server
 
 TOKEN = "s3cret-token"
-
-
-@pytest.fixture(scope="module")
-def run_folder(tmp_path_factory: pytest.TempPathFactory, tokenizer: Any) -> Path:
-    root = tmp_path_factory.mktemp("serve")
-    student = root / "tiny-student"
-    make_tiny_llama(tokenizer, eos_token_id=tokenizer.eos_token_id, tie_word_embeddings=True).save_pretrained(student)
-    tokenizer.save_pretrained(student)
-    cache = root / "cache.sqlite"
-    fill_teacher_cache(cache, ["pima-diabetes"])
-    config = parse_run_config(
-        {
-            "name": "served",
-            "out": str(root / "run"),
-            "data": {"cohort": "pima-diabetes", "train_limit": 12, "validation_limit": 8, "test_limit": 8},
-            "teacher": {"model": "smollm2-135m", "cache": str(cache), "use_seed": False},
-            "student": {
-                "model": str(student),
-                "objectives": ["label", "rationale_then_label"],
-                "train": {"max_steps": 2, "batch_size": 4, "learning_rate": 1e-3, "precision": "fp32"},
-            },
-            "evaluation": {"max_new_tokens": 12, "bootstrap": 0, "report_patients": 0, "bertscore": False},
-        }
-    )
-    run_pipeline(config)
-    return root / "run"
-
-
-class Server:
-    def __init__(self, app: Any) -> None:
-        import uvicorn
-
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> str:
-        self.thread.start()
-        deadline = time.time() + 30
-        while not self.server.started:
-            assert time.time() < deadline, "the server did not start"
-            time.sleep(0.05)
-        return f"http://127.0.0.1:{self.port}"
-
-    def __exit__(self, *_: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
 
 
 @pytest.fixture(scope="module")

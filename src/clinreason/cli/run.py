@@ -110,7 +110,9 @@ def distill(
 @app.command("predict")
 @user_errors
 def predict_command(
-    checkpoint: Annotated[Path, typer.Option(help="A student checkpoint folder (…/students/OBJECTIVE/best).")],
+    checkpoint: Annotated[
+        Path, typer.Option(help="A student checkpoint folder (…/students/OBJECTIVE/best) or an export.")
+    ],
     cohort_name: Annotated[str, typer.Option("--cohort", help="Bundled cohort, YAML spec or ADNIMERGE.csv.")],
     split: Annotated[Literal["train", "validation", "test", "all"], typer.Option(help="Which patients.")] = "test",
     splits_file: Annotated[Path | None, typer.Option("--splits", help="Saved splits (default: seed 0).")] = None,
@@ -133,6 +135,11 @@ def predict_command(
 
     cohort = load_cohort(cohort_name)
     records = [cohort.get(i) for i in patient] if patient else select_records(cohort, split, splits_file, 0)
+    if (checkpoint / "export.json").is_file():  # an export: refused if any file changed
+        from clinreason.serve.export import verify_export
+
+        verify_export(checkpoint)
+        checkpoint = checkpoint / "model"
     read_meta(checkpoint)  # a wrong path fails here, before any progress bar
     with progress_bars() as bars:
         observer = RichObserver(bars)

@@ -13,7 +13,9 @@ from clinreason.cli.app import app, err_console, user_errors
 @app.command()
 @user_errors
 def serve(
-    path: Annotated[Path, typer.Argument(help="A run folder, or a student checkpoint in one (…/students/X/best).")],
+    path: Annotated[
+        Path, typer.Argument(help="A run folder, a student checkpoint in one (…/students/X/best), or an export.")
+    ],
     student: Annotated[str | None, typer.Option(help="Which of the run's students (default: the first).")] = None,
     host: Annotated[str, typer.Option(help="Address to bind; 127.0.0.1 keeps it on this machine.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
@@ -32,3 +34,18 @@ def serve(
     settings = ServeSettings(max_batch=max_batch, max_wait_ms=max_wait_ms, token_env=token_env)
     err_console.print(f"serving {model.card.model_id} on http://{host}:{port} (OpenAPI: /docs)", highlight=False)
     uvicorn.run(create_app(model, settings), host=host, port=port, log_level="warning", access_log=False)
+
+
+@app.command()
+@user_errors
+def export(
+    run: Annotated[Path, typer.Argument(help="A finished run folder (or a student checkpoint in one).")],
+    out: Annotated[Path, typer.Option(help="An empty or new folder for the export.")],
+    student: Annotated[str | None, typer.Option(help="Which of the run's students (default: the first).")] = None,
+) -> None:
+    """A self-contained folder of one student (weights, tokenizer, cohort spec, decision rule, card,
+    checksums) that `serve` and `predict` load without the run folder."""
+    from clinreason.serve.export import export_student
+
+    folder = export_student(run, out, student)
+    err_console.print(f"exported to {folder} (serve it with `clinreason serve {folder}`)", highlight=False)

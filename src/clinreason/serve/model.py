@@ -84,6 +84,10 @@ def load_served(path: str | Path, variant: str | None = None, precision: str = "
     from clinreason.run_folder import read_folder_config
     from clinreason.student.checkpoint import load_checkpoint
 
+    if (Path(path) / "export.json").is_file():  # `clinreason export`: checked against its manifest
+        from clinreason.serve.export import load_exported
+
+        return load_exported(path)
     folder, named = _run_folder(Path(path))
     config = read_folder_config(folder, RunConfig)
     variants = [o + ("+values" if v else "") for o, v in config.student.variants()]

@@ -1,0 +1,141 @@
+"""`clinreason export`: a trained student as a self-contained folder that `serve` and `predict` load
+without its run folder, and refuse when any file changed.
+
+    <out>/model/           the checkpoint (weights, or a LoRA adapter naming its base model), tokenizer
+    <out>/spec.json        what a request is read against: labels, prompt wording, finding templates
+                           (names, units, normal ranges), categorical values, the fact sheet
+    <out>/card.json, MODEL_CARD.md, decision_rule.json
+    <out>/export.json      model id, clinreason version, and the sha256 of every file above
+
+A LoRA checkpoint needs its base model where it is loaded (a packaged name, a folder or a hub id).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from clinreason import __version__
+from clinreason.errors import CheckpointError, ConfigError
+from clinreason.evaluate.decision import DecisionRule
+from clinreason.pipeline.card import StudentCard
+from clinreason.records.schema import Cohort, Finding
+from clinreason.serve.model import ModelCard, ServedModel, load_served
+
+__all__ = ["ExportManifest", "ServingSpec", "export_student", "load_exported", "verify_export"]
+
+MANIFEST = "export.json"
+
+
+class ServingSpec(BaseModel):
+    """The cohort spec as a served student needs it, without any patient."""
+
+    cohort: Cohort = Field(description="Name, labels, descriptions, text style and task; no records.")
+    templates: list[Finding]
+    categories: dict[str, list[str]]
+    sheet: str
+
+
+class ExportManifest(BaseModel):
+    model_id: str
+    variant: str
+    objective: str
+    clinreason_version: str
+    created: str
+    files: dict[str, str] = Field(description="Path inside the export -> sha256.")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def export_student(run: str | Path, out: str | Path, variant: str | None = None) -> Path:
+    """Write the export of one student of a finished run; returns `out`."""
+    model = load_served(run, variant)
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise ConfigError(f"{out} exists and is not empty; give an empty or new folder")
+    folder = Path(run)
+    if not (folder / "config.yaml").is_file():  # a checkpoint path inside the run
+        folder = folder.parents[2]
+    checkpoint = folder / "students" / model.variant / "best"
+    out.mkdir(parents=True, exist_ok=True)
+    out.chmod(0o700)
+    shutil.copytree(checkpoint, out / "model")
+    spec = ServingSpec(
+        cohort=model.cohort.model_copy(update={"records": [], "skipped": []}),
+        templates=list(model.templates.values()),
+        categories={k: sorted(v) for k, v in model.categories.items()},
+        sheet=model.sheet,
+    )
+    (out / "spec.json").write_text(spec.model_dump_json(indent=2) + "\n")
+    (out / "card.json").write_text(model.card.model_dump_json(indent=2) + "\n")
+    card_md = checkpoint.parent / "MODEL_CARD.md"
+    if card_md.is_file():
+        shutil.copy2(card_md, out / "MODEL_CARD.md")
+    (out / "decision_rule.json").write_text(json.dumps(model.rule.model_dump() if model.rule else None) + "\n")
+    files = {str(path.relative_to(out)): _sha256(path) for path in sorted(out.rglob("*")) if path.is_file()}
+    manifest = ExportManifest(
+        model_id=model.card.model_id,
+        variant=model.variant,
+        objective=model.objective,
+        clinreason_version=__version__,
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        files=files,
+    )
+    (out / MANIFEST).write_text(manifest.model_dump_json(indent=2) + "\n")
+    return out
+
+
+def verify_export(folder: str | Path) -> ExportManifest:
+    """The manifest, after checking every file's sha256 (a changed, missing or added file is refused)."""
+    folder = Path(folder)
+    try:
+        manifest = ExportManifest.model_validate_json((folder / MANIFEST).read_text())
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"{folder / MANIFEST}: not a readable clinreason export ({exc})") from exc
+    for name, expected in manifest.files.items():
+        path = folder / name
+        if not path.is_file():
+            raise CheckpointError(f"{path}: missing from the export; export the run again")
+        if _sha256(path) != expected:
+            raise CheckpointError(f"{path}: its sha256 does not match the export's manifest; export the run again")
+    present = {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()} - {MANIFEST}
+    extra = sorted(present - set(manifest.files))
+    if extra:
+        raise CheckpointError(f"{folder / extra[0]}: not part of the export (the manifest does not list it)")
+    return manifest
+
+
+def load_exported(folder: str | Path) -> ServedModel:
+    from clinreason.student.checkpoint import load_checkpoint
+
+    folder = Path(folder)
+    manifest = verify_export(folder)
+    spec = ServingSpec.model_validate_json((folder / "spec.json").read_text())
+    student, meta = load_checkpoint(folder / "model")
+    raw_rule = json.loads((folder / "decision_rule.json").read_text())
+    raw_card = json.loads((folder / "card.json").read_text())
+    card: StudentCard | ModelCard = (
+        StudentCard.model_validate(raw_card) if "evaluated_on" in raw_card else ModelCard.model_validate(raw_card)
+    )
+    return ServedModel(
+        student=student,
+        objective=meta.objective,
+        variant=manifest.variant,
+        cohort=spec.cohort,
+        rule=DecisionRule.model_validate(raw_rule) if raw_rule else None,
+        card=card,
+        templates={f.name: f for f in spec.templates},
+        categories={k: set(v) for k, v in spec.categories.items()},
+        sheet=spec.sheet,
+    )
