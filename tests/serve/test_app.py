@@ -155,3 +155,67 @@ def test_every_trained_student_has_a_model_card(run_folder: Path) -> None:
         card = json.loads((run_folder / "students" / variant / "card.json").read_text())
         assert card["cohort_licence"] and card["train_patients"] == 12
     assert "verified-claim rate" in (run_folder / "students" / "rationale_then_label" / "MODEL_CARD.md").read_text()
+
+
+def _bundle(*observations: dict[str, Any]) -> dict[str, Any]:
+    patient = {"resourceType": "Patient", "id": "fhir-1", "gender": "female", "birthDate": "1975-06-01"}
+    return {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"resource": patient}, *({"resource": o} for o in observations)],
+    }
+
+
+def _observation(code: str, value: float, unit: str) -> dict[str, Any]:
+    return {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+        "valueQuantity": {"value": value, "unit": unit},
+    }
+
+
+@pytest.mark.slow
+def test_a_fhir_bundle_is_read_by_the_specs_loinc_codes(label_server: str) -> None:
+    bundle = _bundle(_observation("39156-5", 35.1, "kg/m2"), _observation("8462-4", 80, "mm[Hg]"))
+    reply = httpx.post(f"{label_server}/v1/diagnose", json={"patient": bundle}, timeout=60)
+    assert reply.status_code == 200, reply.text
+    (result,) = reply.json()["results"]
+    flat = {
+        "patient": {"id": "fhir-1", "age": result_age(), "sex": "female", "findings": {"bmi": 35.1, "diastolic_bp": 80}}
+    }
+    same = httpx.post(f"{label_server}/v1/diagnose", json=flat, timeout=60).json()["results"][0]
+    assert result["id"] == "fhir-1" and result["probabilities"] == pytest.approx(same["probabilities"], abs=1e-5)
+
+
+def result_age() -> float:
+    from datetime import date
+
+    today = date.today()
+    return float(today.year - 1975 - ((today.month, today.day) < (6, 1)))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("bundle", "where", "message"),
+    [
+        (
+            _bundle(_observation("4548-4", 7.1, "%")),
+            ["body", "patient", "entry", 1, "resource", "code"],
+            "no LOINC code",
+        ),
+        ({"resourceType": "Bundle", "type": "collection", "entry": []}, ["body", "patient", "entry"], "no entries"),
+        (
+            _bundle(_observation("39156-5", 35.1, "lb/in2")),
+            ["body", "patient", "entry", 1, "resource", "valueQuantity", "unit"],
+            "this model reads kg/m2",
+        ),
+        ({"resourceType": "Bundle", "entry": "not a list"}, ["body", "patient"], "not a valid FHIR R4 Bundle"),
+    ],
+)
+def test_bad_fhir_is_422_with_the_path(
+    label_server: str, bundle: dict[str, Any], where: list[Any], message: str
+) -> None:
+    reply = httpx.post(f"{label_server}/v1/diagnose", json={"patient": bundle}, timeout=30)
+    assert reply.status_code == 422, reply.text
+    assert any(p["loc"] == where and message in p["msg"] for p in reply.json()["detail"]), reply.json()

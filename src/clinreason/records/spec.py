@@ -73,6 +73,9 @@ class FindingSpec(_Spec):
     missing_values: list[str] = Field(default_factory=list, description="Extra codes meaning 'missing'.")
     group: str | None = None
     aliases: list[str] = Field(default_factory=list, description="Other names (used to check rationales).")
+    loinc: list[str] = Field(
+        default_factory=list, description="LOINC codes of this finding (FHIR Observations are read by them)."
+    )
 
     @field_validator("values", mode="before")
     @classmethod

@@ -54,6 +54,9 @@ def cohort_from_table(table: Table, spec: CohortSpec) -> Cohort:
         task=spec.task,
         records=records,
         skipped=[missing_label] if missing_label.count else [],
+        metadata={"loinc": {code: f.key for f in spec.findings for code in f.loinc}}
+        if any(f.loinc for f in spec.findings)
+        else {},
     )
 
 

@@ -224,7 +224,9 @@ def create_app(model: ServedModel, settings: ServeSettings | None = None) -> Fas
         for index, patient in enumerate(given):
             at: list[str | int] = ["body", where] if body.patient is not None else ["body", where, index]
             try:
-                records.append(to_record(patient, model.templates, model.categories, at, f"patient-{index + 1}"))
+                records.append(
+                    to_record(patient, model.templates, model.categories, at, f"patient-{index + 1}", model.codes)
+                )
             except InputError as exc:
                 problems.extend(exc.problems)
         if problems:

@@ -1,7 +1,9 @@
 """Request bodies to patient records, checked against the cohort spec the student was trained on.
 
-Two forms (mixable in one list): a flat form `{"age": 50, "sex": "female", "findings": {"glucose_2h":
-171, ...}}` keyed by the spec's finding names, and a clinreason `PatientRecord` (findings as objects).
+Three forms (mixable in one list): a flat form `{"age": 50, "sex": "female", "findings": {"glucose_2h":
+171, ...}}` keyed by the spec's finding names, a clinreason `PatientRecord` (findings as objects), and a
+FHIR R4 `Bundle` with a `Patient` and `Observation`s whose LOINC codes the spec maps to findings
+(parsed with `fhir.resources`).
 Either way the record is rebuilt from the spec's own finding templates (label, unit, normal range,
 decimals) with only the values taken from the request, so the text the student reads is exactly the
 text it saw in training. Every problem is reported with its path in the body, as FastAPI reports its
@@ -74,16 +76,114 @@ def _value(key: str, raw: object, template: Finding, categories: set[str] | None
     return float(raw)
 
 
+LOINC = "http://loinc.org"
+
+
+def _age(birth: Any) -> float | None:
+    from datetime import date
+
+    if birth is None:
+        return None
+    born = birth if isinstance(birth, date) else date.fromisoformat(str(birth)[:10])
+    today = date.today()
+    return float(today.year - born.year - ((today.month, today.day) < (born.month, born.day)))
+
+
+def _observation_value(observation: Any) -> tuple[object, str | None]:
+    """(value, unit) of an Observation: a quantity, integer, boolean, string or coded concept."""
+    if observation.valueQuantity is not None:
+        quantity = observation.valueQuantity
+        value = quantity.value
+        return (float(value) if value is not None else None), (quantity.unit or quantity.code)
+    for name in ("valueInteger", "valueBoolean", "valueString"):
+        value = getattr(observation, name, None)
+        if value is not None:
+            return value, None
+    concept = observation.valueCodeableConcept
+    if concept is not None:
+        return concept.text or next((c.display or c.code for c in concept.coding or []), None), None
+    return None, None
+
+
+def _same_unit(given: str, expected: str) -> bool:
+    def norm(unit: str) -> str:
+        return unit.replace(" ", "").replace("[", "").replace("]", "").replace("²", "2").lower()
+
+    return norm(given) == norm(expected)
+
+
+def from_fhir(
+    body: Mapping[str, Any],
+    templates: Mapping[str, Finding],
+    categories: Mapping[str, set[str]],
+    codes: Mapping[str, str],
+    at: Path,
+    default_id: str,
+) -> PatientRecord:
+    """A FHIR R4 Bundle (a Patient, Observations coded in LOINC) as a record in the spec's terms."""
+    from fhir.resources.R4B.bundle import Bundle
+
+    try:
+        bundle = Bundle.model_validate(dict(body))
+    except ValueError as exc:
+        first = str(exc).splitlines()
+        raise InputError([Problem(loc=at, msg=f"not a valid FHIR R4 Bundle: {' '.join(first[:3])}")]) from None
+    if not bundle.entry:
+        raise InputError([Problem(loc=[*at, "entry"], msg="the bundle has no entries")])
+    age, sex, patient_id = None, None, None
+    flat: dict[str, object] = {}
+    problems: list[Problem] = []
+    for index, entry in enumerate(bundle.entry):
+        resource: Any = entry.resource  # fhir.resources' types: a Patient, an Observation, ...
+        where: Path = [*at, "entry", index, "resource"]
+        kind = resource.get_resource_type() if resource is not None else None
+        if kind == "Patient":
+            age, sex, patient_id = _age(resource.birthDate), resource.gender, resource.id
+        elif kind == "Observation":
+            coded = [c.code for c in (resource.code.coding or []) if c.system == LOINC and c.code]
+            mapped = [codes[c] for c in coded if c in codes]
+            if not mapped:
+                known = ", ".join(f"{c} ({k})" for c, k in sorted(codes.items())) or "none"
+                problems.append(Problem(loc=[*where, "code"], msg=f"no LOINC code of this model; it reads {known}"))
+                continue
+            key = mapped[0]
+            value, unit = _observation_value(resource)
+            expected = templates[key].unit
+            if unit and expected and not _same_unit(unit, expected):
+                problems.append(
+                    Problem(
+                        loc=[*where, "valueQuantity", "unit"], msg=f"unit {unit!r} given, this model reads {expected}"
+                    )
+                )
+                continue
+            flat[key] = value
+    if problems:
+        raise InputError(problems)
+    if not flat:
+        raise InputError([Problem(loc=[*at, "entry"], msg="the bundle has no Observation this model reads")])
+    return to_record(
+        {"id": patient_id or default_id, "age": age, "sex": sex, "findings": flat},
+        templates,
+        categories,
+        at,
+        default_id,
+    )
+
+
 def to_record(
     body: Mapping[str, Any],
     templates: Mapping[str, Finding],
     categories: Mapping[str, set[str]],
     at: Path,
     default_id: str,
+    codes: Mapping[str, str] | None = None,
 ) -> PatientRecord:
-    """One patient of a request (flat form or PatientRecord) as a record in the spec's terms."""
+    """One patient of a request (flat form, PatientRecord or FHIR Bundle) as a record in the spec's terms;
+    `codes` maps LOINC codes to finding names (the spec's `loinc:` fields)."""
     if not isinstance(body, Mapping):
         raise InputError([Problem(loc=at, msg="expected a patient object", type="type_error")])
+    if body.get("resourceType") == "Bundle":
+        return from_fhir(body, templates, categories, codes or {}, at, default_id)
     findings = body.get("findings") or {}
     if isinstance(findings, Mapping) and any(isinstance(v, Mapping) for v in findings.values()):
         try:  # the PatientRecord form: keep only what it says about the patient

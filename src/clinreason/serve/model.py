@@ -63,6 +63,11 @@ class ServedModel:
     categories: dict[str, set[str]] = field(default_factory=dict)
     sheet: str = ""
 
+    @property
+    def codes(self) -> dict[str, str]:
+        """LOINC code -> finding name, from the cohort spec's `loinc:` fields."""
+        return dict(self.cohort.metadata.get("loinc", {}))
+
 
 def _run_folder(path: Path) -> tuple[Path, str | None]:
     """(run folder, student variant named by the path or None)."""
