@@ -98,7 +98,7 @@ def bench(device: str, size: int, batch: int, k: int, repeats: int, channels: tu
             nets["cross"](images[:1], plain_only=True)
             return
         inputs = {"reference_features": [f[:1] for f in cached[name]]} if use_cache else {"references": refs[:1]}
-        nets[name](images[:1], texts=texts[name][:1], **inputs)
+        nets[name](images[:1], texts=texts[name][:1], mcam_only=True, **inputs)  # what `predict` runs
 
     inferers = {
         "plain_unet": lambda: infer(None, False),

@@ -33,7 +33,7 @@ from torch import nn
 
 @dataclass(frozen=True)
 class CersOutput:
-    plain: torch.Tensor  # logits (B, 1, H, W) of the decoder without MCAM
+    plain: torch.Tensor | None  # logits (B, 1, H, W) of the decoder without MCAM (None: `mcam_only`)
     mcam: torch.Tensor | None  # logits of the decoder with MCAM (None when only the plain one ran)
     embedding: torch.Tensor  # (B, C) pooled bottleneck: the image embedding of the knowledge pool
     scores: torch.Tensor | None = None  # dense guidance: pixel-text score maps (B, T, h, w)
@@ -202,13 +202,15 @@ class CersNet(nn.Module):
         texts: torch.Tensor | None = None,
         *,
         plain_only: bool = False,
+        mcam_only: bool = False,
         reference_features: Sequence[torch.Tensor] | None = None,
     ) -> CersOutput:
         """images (B, 1, H, W); references (B, K, 1, H, W) or None; texts (B, T, text_dim) or None (the
         image's reasoning embedding first, then the references'). The references' features are computed
         without gradient: they are knowledge for this step, and it keeps training K+1 times cheaper.
         `reference_features` (one (B, K, C, h, w) tensor per scale, from `encode_references`) replaces
-        `references`: the knowledge pool's cached features, not encoded again for every image."""
+        `references`: the knowledge pool's cached features, not encoded again for every image.
+        `mcam_only` skips the plain decoder (prediction reads the MCAM decoder only)."""
         features = self.encoder(images)
         embedding = features[-1].mean(dim=(2, 3))
         if plain_only:
@@ -231,6 +233,5 @@ class CersNet(nn.Module):
         else:
             guided = self.cross(features[-1], bottleneck, texts)
         features = [*features[:-1], guided]
-        return CersOutput(
-            plain=self.plain(features, None), mcam=self.mcam(features, fused), embedding=embedding, scores=scores
-        )
+        plain = None if mcam_only else self.plain(features, None)
+        return CersOutput(plain=plain, mcam=self.mcam(features, fused), embedding=embedding, scores=scores)

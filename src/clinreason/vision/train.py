@@ -375,7 +375,7 @@ def predict(
         if model.method == "supervised":
             logits = net(x, plain_only=True).plain
         else:
-            logits = net(x, **_references(model, chunk, by_id, text_embeddings, device)).mcam
+            logits = net(x, mcam_only=True, **_references(model, chunk, by_id, text_embeddings, device)).mcam
         for image, probability in zip(chunk, torch.sigmoid(logits)[:, 0].cpu().numpy(), strict=True):
             out[image.id] = probability
     return out
