@@ -76,6 +76,15 @@ def rationalize_command(
     ] = "gguf:qwen2.5-coder-1.5b",
     base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible server, e.g. http://host:8000/v1.")] = None,
     api_key_env: Annotated[str, typer.Option(help="Environment variable holding the API key.")] = "OPENAI_API_KEY",
+    allow_remote: Annotated[
+        bool,
+        typer.Option(
+            "--allow-remote", help="Send patient records to a teacher outside this machine and private networks."
+        ),
+    ] = False,
+    trusted_host: Annotated[
+        list[str] | None, typer.Option("--trusted-host", help="A host name of your own server (repeatable).")
+    ] = None,
     task: Annotated[
         TeacherTask,
         typer.Option(help="rationalize (gold label given), diagnose (no label) or clinragen (note + lab rationales)."),
@@ -110,6 +119,8 @@ def rationalize_command(
         threads=threads,
         sampling=Sampling(max_tokens=max_tokens, temperature=temperature),
         speculation=Speculation(kind=speculation, draft_model=draft_model),
+        allow_remote=allow_remote,
+        trusted_hosts=trusted_host or [],
     )
     cohort = load_cohort(cohort_name)
     records = select_records(cohort, split, splits_file, seed)[:limit]

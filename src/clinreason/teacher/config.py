@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -42,6 +43,16 @@ class TeacherConfig(BaseModel):
     sampling: Sampling = Field(default_factory=Sampling)
     max_attempts: int = Field(default=3, ge=1, description="Tries per record before it is rejected.")
     retry_temperature: float = Field(default=0.7, ge=0, le=2, description="Temperature of retries.")
+    allow_remote: bool = Field(
+        default=False,
+        description="openai: send patient records to a server that is not on this machine or a private "
+        "network (e.g. api.openai.com). Off by default: such a teacher is refused until you opt in.",
+    )
+    trusted_hosts: list[str] = Field(
+        default_factory=list,
+        description="openai: host names you declare as your own (a hospital's inference server), allowed "
+        "like loopback and private addresses.",
+    )
     tokens_per_finding: int = Field(
         default=24,
         ge=0,
@@ -72,7 +83,38 @@ class TeacherConfig(BaseModel):
         return cls.model_validate(values)
 
 
+def is_local(base_url: str | None, trusted: Sequence[str] = ()) -> bool:
+    """Whether a server URL stays on this machine or a private network (loopback, RFC 1918 / unique-local
+    addresses, `localhost`, or a host the user declared); no URL means OpenAI's public API."""
+    import ipaddress
+    from urllib.parse import urlparse
+
+    if base_url is None:
+        return False
+    host = (urlparse(base_url).hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost") or host in {h.lower() for h in trusted}:
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False  # a public name: we cannot tell where it resolves
+    return address.is_loopback or address.is_private or address.is_link_local
+
+
+def check_destination(config: TeacherConfig) -> None:
+    """Refuse a remote teacher unless the config opts in: prompts carry patients' records."""
+    if config.backend != "openai" or config.allow_remote or is_local(config.base_url, config.trusted_hosts):
+        return
+    where = config.base_url or "OpenAI's public API (no base_url)"
+    raise ConfigError(
+        f"the teacher at {where} is not on this machine or a private network, and its prompts would carry "
+        "patient records; set teacher.allow_remote: true (or --allow-remote) to send them, or add the host "
+        "to teacher.trusted_hosts if it is your own server"
+    )
+
+
 def make_backend(config: TeacherConfig) -> TeacherBackend:
+    check_destination(config)
     if config.backend == "gguf":
         from clinreason.teacher.gguf_backend import EmbeddedGGUFBackend
 

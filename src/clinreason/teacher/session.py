@@ -15,7 +15,7 @@ from pathlib import Path
 from clinreason.paths import teacher_cache_path
 from clinreason.teacher.backend import TeacherBackend
 from clinreason.teacher.cache import TeacherCache
-from clinreason.teacher.config import LazyBackend, TeacherConfig
+from clinreason.teacher.config import LazyBackend, TeacherConfig, check_destination
 
 __all__ = ["TeacherSession", "connect"]
 
@@ -35,6 +35,7 @@ def connect(
     (a client already set up, a test double) replaces the one `config` describes and is not closed."""
     owned: LazyBackend | None = None
     if backend is None:
+        check_destination(config)  # before any patient's prompt is built, not at the first cache miss
         backend = owned = LazyBackend(config)
     try:
         with TeacherCache(cache_path or teacher_cache_path()) as cache:
