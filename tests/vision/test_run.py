@@ -46,6 +46,7 @@ def test_run_writes_metrics_report_and_checkpoints(finished_run: tuple[Path, Seg
     assert json.loads((out / "metrics.json").read_text())["methods"]["cers"]["dice"] == summary.methods["cers"].dice
     report = (out / "report.html").read_text()
     assert report.count('alt="overlay"') == summary.test and "CERS" in report
+    assert "Per test slice" in report and report.count("Dice / HD95") == len(summary.methods)
     rows = [json.loads(line) for line in (out / "reasoning.jsonl").read_text().splitlines()]
     assert len(rows) == 30 and {r["source"] for r in rows} == {"rules"}
     assert all(r["text"].startswith("Texture:") for r in rows)

@@ -63,6 +63,23 @@ def render_report(
         "<table><tr><th>method</th><th>Dice ± sd</th><th>IoU</th><th>HD95 (mm)</th><th>ASD (mm)</th><th>missed</th>"
         "<th>false positive</th><th>both empty</th><th>training s</th></tr>" + "".join(rows) + "</table>"
     )
+    per_case = {method: {c.case_id: c for c in m.per_case} for method, m in summary.methods.items()}
+    head = "".join(f"<th>{html.escape(TITLES[m])}: Dice / HD95</th>" for m in per_case)
+    case_rows = []
+    for s in test:
+        cells = []
+        for method in per_case:
+            case = per_case[method].get(s.id)
+            cells.append(
+                f"<td>{fmt(case.dice)} / {fmt(case.hd95, 1)} ({html.escape(case.kind.replace('_', ' '))})</td>"
+                if case
+                else "<td>–</td>"
+            )
+        lesion = "yes" if s.mask.any() else "no"
+        case_rows.append(f"<tr><td>{html.escape(s.id)}</td><td>{lesion}</td>{''.join(cells)}</tr>")
+    case_table = (
+        f"<h2>Per test slice</h2><table><tr><th>slice</th><th>lesion</th>{head}</tr>{''.join(case_rows)}</table>"
+    )
     cases = []
     for s in test:
         overlay = overlay_html(s.image, s.mask, {m: p[s.id] for m, p in probabilities.items()})
@@ -79,7 +96,7 @@ def render_report(
         f"</head><body><h1>Segmentation: {html.escape(summary.data)}</h1>"
         f"<p class=muted>{summary.labelled} labelled, {summary.unlabelled} unlabelled, {summary.test} test "
         f"slices; label ratio {summary.label_ratio}; seed {summary.seed}; reasoning by "
-        f"{html.escape(summary.reasoning.teacher)}</p>{table}<p class=muted>{notes}</p>"
+        f"{html.escape(summary.reasoning.teacher)}</p>{table}<p class=muted>{notes}</p>{case_table}"
         f"<h2>Training</h2>{curves_html(histories)}<h2>Test slices</h2>"
         "<p class=muted>green: ground truth; red: prediction. The text is the slice's reasoning.</p>"
         + "".join(cases)
