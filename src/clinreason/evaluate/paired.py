@@ -14,7 +14,15 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, Field
 
-__all__ = ["PairedDifference", "Spread", "corrected_t_interval", "paired_difference", "spread"]
+__all__ = [
+    "PairedDifference",
+    "Spread",
+    "corrected_t_interval",
+    "describe_difference",
+    "format_spread",
+    "paired_difference",
+    "spread",
+]
 
 
 class Spread(BaseModel):
@@ -85,3 +93,18 @@ def paired_difference(
         low=interval[0] if interval else None,
         high=interval[1] if interval else None,
     )
+
+
+def format_spread(value: Spread | None, digits: int = 3) -> str:
+    """'0.812 ± 0.020' for a table cell ('–' without a value; no '±' with one seed)."""
+    if value is None or value.mean is None:
+        return "–"
+    return f"{value.mean:.{digits}f}" + (f" ± {value.sd:.{digits}f}" if value.sd is not None else "")
+
+
+def describe_difference(difference: PairedDifference, metric: str | None = None) -> str:
+    """One line for under a table: the mean difference, its interval and the per-seed values."""
+    d = difference
+    interval = f" (95% interval {d.low:+.3f} to {d.high:+.3f})" if d.low is not None and d.high is not None else ""
+    per_seed = ", ".join(f"{x:+.3f}" for x in d.differences)
+    return f"{d.model} minus {d.reference}, {metric or d.metric}: {d.mean:+.3f}{interval}; per seed {per_seed}"

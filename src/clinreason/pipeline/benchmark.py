@@ -192,9 +192,9 @@ def _values(model: ModelMetrics | None) -> dict[str, float | None]:
 
 def _one_class(model: ModelMetrics, fitted: bool) -> bool:
     """All patients got the same answer although the split holds several gold labels."""
-    diagnosis = model.fitted.diagnosis if fitted and model.fitted else model.diagnosis
     if fitted and model.fitted is None:
         return False
+    diagnosis = model.fitted.diagnosis if fitted and model.fitted else model.diagnosis
     matrix = diagnosis.confusion_matrix
     gold = sum(1 for row in matrix if sum(row) > 0)
     answered = sum(1 for column in zip(*matrix, strict=True) if sum(column) > 0) if matrix else 0

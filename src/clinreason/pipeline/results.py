@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from clinreason.evaluate.paired import PairedDifference, Spread
+from clinreason.evaluate.paired import PairedDifference, Spread, describe_difference, format_spread
 from clinreason.evaluate.summary import ModelMetrics, RationaleMetrics, verdict
 from clinreason.evaluate.tables import ResultTable, fmt
 from clinreason.student.config import TrainConfig
@@ -231,12 +231,6 @@ _METRIC_NAMES = {
 }
 
 
-def _mean_sd(value: Spread | None) -> str:
-    if value is None or value.mean is None:
-        return "–"
-    return f"{value.mean:.3f}" + (f" ± {value.sd:.3f}" if value.sd is not None else "")
-
-
 def _difference_rows(differences: list[PairedDifference]) -> list[list[str]]:
     return [
         [
@@ -303,7 +297,7 @@ class BenchmarkSummary(BaseModel):
         return lines
 
     def markdown(self) -> str:
-        done = sum(1 for _ in self.runs)
+        done = len(self.runs)
         total = len(self.cohorts) * len(self.seeds)
         lines = [
             f"# Benchmark '{self.name}'",
@@ -340,7 +334,7 @@ class BenchmarkSummary(BaseModel):
                         name,
                         str(len(s.seeds)),
                         *(
-                            _mean_sd(s.metrics.get(k))
+                            format_spread(s.metrics.get(k))
                             for k in (
                                 "accuracy",
                                 "macro_f1",
@@ -426,18 +420,8 @@ class AblationSeeds(BaseModel):
     def table(self) -> ResultTable:
         metrics = ("micro_f1", "macro_f1", "subset_accuracy", "verified_claim_rate", "wrong_claims_per_rationale")
 
-        def cell(value: Spread) -> str:
-            if value.mean is None:
-                return "–"
-            return f"{value.mean:.3f}" + (f" ± {value.sd:.3f}" if value.sd is not None else "")
-
-        rows = [[name, *(cell(scores[m]) for m in metrics)] for name, scores in self.variants.items()]
-        notes = [
-            f"{d.model} minus {d.reference}, {d.metric}: {d.mean:+.3f}"
-            + (f" (95% interval {d.low:+.3f} to {d.high:+.3f})" if d.low is not None and d.high is not None else "")
-            + f"; per seed {', '.join(f'{x:+.3f}' for x in d.differences)}"
-            for d in self.differences
-        ]
+        rows = [[name, *(format_spread(scores[m]) for m in metrics)] for name, scores in self.variants.items()]
+        notes = [describe_difference(d) for d in self.differences]
         return ResultTable(
             title=f"Ablation over seeds {', '.join(map(str, self.seeds))} (mean ± sd)",
             columns=["variant", "micro-F1", "macro-F1", "subset accuracy", "verified-claim rate", "wrong / rationale"],

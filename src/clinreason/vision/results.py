@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from pydantic import BaseModel, Field
 
-from clinreason.evaluate.paired import PairedDifference, Spread
+from clinreason.evaluate.paired import PairedDifference, Spread, describe_difference, format_spread
 from clinreason.evaluate.segmentation import CaseMetrics, SegmentationMetrics, SegmentationScores
 from clinreason.evaluate.tables import ResultTable, fmt
 from clinreason.vision.data import Slice2D
@@ -94,27 +94,17 @@ class SegmentSeeds(BaseModel):
     seconds: float
 
     def table(self) -> ResultTable:
-        def cell(value: Spread, digits: int = 3) -> str:
-            if value.mean is None:
-                return "–"
-            return f"{value.mean:.{digits}f}" + (f" ± {value.sd:.{digits}f}" if value.sd is not None else "")
-
         rows = [
             [
                 TITLES.get(method, method),  # type: ignore[call-overload]
-                cell(m["dice"]),
-                cell(m["iou"]),
-                cell(m["hd95"], 1),
-                cell(m["asd"], 1),
+                format_spread(m["dice"]),
+                format_spread(m["iou"]),
+                format_spread(m["hd95"], 1),
+                format_spread(m["asd"], 1),
             ]
             for method, m in self.methods.items()
         ]
-        notes = [
-            f"{d.model} minus {d.reference}, Dice: {d.mean:+.3f}"
-            + (f" (95% interval {d.low:+.3f} to {d.high:+.3f})" if d.low is not None and d.high is not None else "")
-            + f"; per seed {', '.join(f'{x:+.3f}' for x in d.differences)}"
-            for d in self.differences
-        ]
+        notes = [describe_difference(d, "Dice") for d in self.differences]
         return ResultTable(
             title=f"Segmentation on {self.data} over seeds {', '.join(map(str, self.seeds))} (mean ± sd)",
             columns=["method", "Dice", "IoU", "HD95 (mm)", "ASD (mm)"],
