@@ -199,12 +199,77 @@ def test_multilabel_columns(tmp_path: Path) -> None:
         ),
         ({"colour": "blue"}, "colour: Extra inputs are not permitted"),
         ({"findings": [{"column": "a"}, {"column": "a"}]}, "finding names must be unique"),
+        ({"findings": [{"column": "glucose", "valid": [300, 5]}]}, "minimum above its maximum"),
+        ({"findings": [{"column": "smoker", "type": "boolean", "valid": [0, 1]}]}, "valid range only applies"),
     ],
 )
 def test_invalid_spec_names_the_field(tmp_path: Path, change: dict, message: str) -> None:
     spec_path = write(tmp_path, spec={**SPEC, **change})
     with pytest.raises(ConfigError, match=re.escape(message)):
         load_tabular_cohort(spec_path)
+
+
+@pytest.mark.parametrize(
+    ("row", "column", "message"),
+    [
+        ("p5,-4,F,100,no,none,,0", "age", "implausible age -4 years: outside its valid range [0, 120]"),
+        (
+            "p5,54,F,1e12,no,none,,0",
+            "glucose",
+            "implausible fasting glucose 1e+12 mg/dL: outside its valid range [5, 2500]",
+        ),
+        ("p5,54,F,\u0661\u0668\u0660,no,none,,0", "glucose", "expected a number written with the digits 0-9"),
+        ("p5,54,F,1_000,no,none,,0", "glucose", "expected a number, got '1_000'"),
+    ],
+)
+def test_implausible_values_name_the_cell(tmp_path: Path, row: str, column: str, message: str) -> None:
+    text = _error(tmp_path, rows=[*ROWS, row.encode().decode("unicode_escape")])
+    assert f"row 5 (line 6), column '{column}': {message}" in text
+
+
+def test_implausible_rows_can_be_skipped_and_counted(tmp_path: Path) -> None:
+    spec = {**SPEC, "on_invalid": "skip"}
+    cohort = load_tabular_cohort(
+        write(tmp_path, rows=[*ROWS, "p5,-4,F,100,no,none,,0", "p6,54,F,99999,no,none,,1"], spec=spec)
+    )
+    assert [r.id for r in cohort] == ["p1", "p2", "p3", "p4"]
+    assert [(s.reason, s.count, s.rows) for s in cohort.skipped] == [("implausible value", 2, [5, 6])]
+
+
+def test_a_specs_valid_range_replaces_the_default_and_null_turns_it_off(tmp_path: Path) -> None:
+    findings = [{**SPEC["findings"][0], "valid": [50, 150]}, *SPEC["findings"][1:]]  # type: ignore[index]
+    message = _error(tmp_path, spec={**SPEC, "findings": findings})  # p1 has 180 mg/dL
+    assert (
+        "row 1 (line 2), column 'glucose': implausible fasting glucose 180 mg/dL: outside its valid range [50, 150]"
+        in message
+    )
+    off = [{**SPEC["findings"][0], "valid": [None, None]}, *SPEC["findings"][1:]]  # type: ignore[index]
+    spec = {**SPEC, "findings": off, "age": {"column": "age", "valid": None}}
+    cohort = load_tabular_cohort(write(tmp_path, rows=[*ROWS, "p5,-4,F,99999,no,none,,0"], spec=spec))
+    assert cohort.records[-1].age == -4 and cohort.records[-1].findings["glucose"].value == 99999
+    assert "limits" not in cohort.metadata and "age_limits" not in cohort.metadata
+
+
+@pytest.mark.parametrize(
+    ("key", "label", "unit", "expected"),
+    [
+        ("resting_bp", "resting systolic blood pressure", "mm Hg", (30, 300)),
+        ("bp", "diastolic blood pressure", "mm Hg", (5, 200)),
+        ("max_heart_rate", "maximum heart rate during the exercise test", "beats/min", (10, 350)),
+        ("bmi", "body mass index", "kg/m²", (5, 200)),
+        ("mmse", "Mini-Mental State Examination score", "of 30", (0, 30)),
+        ("glucose", "glucose", "mmol/L", (0.3, 140)),
+        ("glucose", "glucose", "g/L", None),  # an unknown unit gets no default
+        ("ph", "arterial pH", None, (6.3, 8.0)),
+        ("phosphate", "phosphate", None, None),  # 'ph' only as a word
+        ("nwbv", "normalised whole-brain volume", None, None),
+    ],
+)
+def test_default_limits_match_name_and_unit(key: str, label: str, unit: str | None, expected: tuple | None) -> None:
+    from clinreason.records.plausibility import default_limits
+
+    limits = default_limits(key, label, [], unit)
+    assert (None if limits is None else (limits.low, limits.high)) == expected
 
 
 def test_spec_keys_written_as_yaml_numbers_and_booleans_are_codes() -> None:

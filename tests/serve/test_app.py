@@ -88,7 +88,17 @@ def test_concurrent_requests_are_answered_from_one_batch(label_server: str) -> N
     [
         ({"patient": {"findings": {"hba1c": 7.0}}}, ["body", "patient", "findings", "hba1c"], "unknown finding"),
         ({"patient": {"findings": {"bmi": "heavy"}}}, ["body", "patient", "findings", "bmi"], "expected a number"),
-        ({"patient": {"age": 300}}, ["body", "patient", "age"], "less than or equal to 130"),
+        (
+            {"patient": {"age": 300}},
+            ["body", "patient", "age"],
+            "implausible age 300 years: outside its valid range [0, 120]",
+        ),
+        ({"patient": {"age": -4}}, ["body", "patient", "age"], "implausible age -4"),
+        (
+            {"patient": {"findings": {"bmi": 1e12}}},
+            ["body", "patient", "findings", "bmi"],
+            "implausible bmi 1e+12 kg/m2: outside its valid range [5, 200]",
+        ),
         ({"patients": []}, ["body", "patients"], "no patient"),
         ({}, ["body"], "exactly one of"),
         ({"patients": [FLAT, {"findings": {"bmi": True}}]}, ["body", "patients", 1, "findings", "bmi"], "number"),

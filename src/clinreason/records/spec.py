@@ -11,7 +11,7 @@ Example (see docs/datasets.md for every field)::
     age: {column: age}
     sex: {column: sex, map: {F: female, M: male}}
     findings:
-      - {column: glucose, label: fasting plasma glucose, unit: mg/dL, normal: [70, 99]}
+      - {column: glucose, label: fasting plasma glucose, unit: mg/dL, normal: [70, 99], valid: [5, 2500]}
       - {column: smoker, label: current smoker, type: boolean}
 """
 
@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from clinreason.records.plausibility import DEFAULT_AGE_LIMITS, Limits, default_limits
 from clinreason.records.schema import CohortSource, ReferenceRange, TaskSpec
 from clinreason.yaml_models import load_yaml_model, validate_model
 
@@ -57,6 +58,31 @@ class FieldSpec(_Spec):
         return _string_keys(value)
 
 
+def _ordered(bounds: tuple[float | None, float | None], what: str) -> None:
+    low, high = bounds
+    if low is not None and high is not None and low > high:
+        raise ValueError(f"{what}: [{low:g}, {high:g}] has its minimum above its maximum")
+
+
+class AgeSpec(FieldSpec):
+    valid: tuple[float | None, float | None] | None = Field(
+        default=(DEFAULT_AGE_LIMITS.low, DEFAULT_AGE_LIMITS.high),
+        description="[min, max] age in years; outside is an error or, with `on_invalid: skip`, a counted skip.",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> AgeSpec:
+        if self.valid is not None:
+            _ordered(self.valid, "age: valid")
+        return self
+
+    @property
+    def limits(self) -> Limits | None:
+        if self.valid is None or self.valid == (None, None):
+            return None
+        return Limits(low=self.valid[0], high=self.valid[1])
+
+
 class FindingSpec(_Spec):
     column: str
     name: str | None = Field(default=None, description="Key of the finding; defaults to the column.")
@@ -76,6 +102,13 @@ class FindingSpec(_Spec):
     loinc: list[str] = Field(
         default_factory=list, description="LOINC codes of this finding (FHIR Observations are read by them)."
     )
+    valid: tuple[float | None, float | None] | None = Field(
+        default=None,
+        description="[min, max] a value can possibly take (hard limits, not the normal range): outside is an "
+        "error naming the cell, or a counted skip with `on_invalid: skip`. Default: the knowledge base's "
+        "limits for a finding it knows by name and unit (e.g. systolic pressure 30-300 mm Hg), else none; "
+        "[null, null] turns the default off.",
+    )
 
     @field_validator("values", mode="before")
     @classmethod
@@ -93,7 +126,21 @@ class FindingSpec(_Spec):
             if self.type != "numeric":
                 raise ValueError(f"'{self.column}': a normal range only applies to numeric findings")
             ReferenceRange(low=self.normal[0], high=self.normal[1])
+        if self.valid is not None:
+            if self.type != "numeric":
+                raise ValueError(f"'{self.column}': a valid range only applies to numeric findings")
+            _ordered(self.valid, f"'{self.column}': valid")
         return self
+
+    @property
+    def limits(self) -> Limits | None:
+        """The hard limits in force: the spec's `valid`, else the default for a known finding."""
+        if self.valid is not None:
+            low, high = self.valid
+            return None if low is None and high is None else Limits(low=low, high=high)
+        if self.type != "numeric":
+            return None
+        return default_limits(self.key, self.label, self.aliases, self.unit)
 
     @property
     def key(self) -> str:
@@ -138,11 +185,16 @@ class CohortSpec(_Spec):
     delimiter: str = ","
     id_column: str | None = Field(default=None, description="Unique patient id; default: the row number.")
     label: LabelSpec
-    age: FieldSpec | None = None
+    age: AgeSpec | None = None
     sex: FieldSpec | None = None
     findings: list[FindingSpec] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list, description="Columns of free text.")
     missing_values: list[str] = Field(default_factory=lambda: list(DEFAULT_MISSING))
+    on_invalid: Literal["error", "skip"] = Field(
+        default="error",
+        description="A value outside its valid range: stop with an error naming the cell, or skip the row "
+        "(counted and reported as 'implausible value').",
+    )
     text_style: Literal["generic", "dementia", "clinical"] = "generic"
     task: TaskSpec = Field(
         default_factory=TaskSpec,

@@ -207,10 +207,15 @@ def parse_number(value: Any, cell: Cell, missing: Iterable[str] = ()) -> float |
     if isinstance(value, int | float):
         number = float(value)
     else:
+        text = str(value).strip()
+        if not text.isascii():
+            raise cell.error(f"expected a number written with the digits 0-9, got {text!r}")
+        if "_" in text:  # float() reads "1_000" as 1000; in a data file it is more likely a typo
+            raise cell.error(f"expected a number, got {text!r}")
         try:
-            number = float(str(value).strip())
+            number = float(text)
         except ValueError:
-            raise cell.error(f"expected a number, got {str(value)!r}") from None
+            raise cell.error(f"expected a number, got {text!r}") from None
     if not math.isfinite(number):
         raise cell.error(f"expected a finite number, got {value!r}")
     return number

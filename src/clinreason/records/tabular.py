@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from clinreason.errors import ConfigError, DataError
+from clinreason.records.plausibility import Limits, outside
 from clinreason.records.schema import Cohort, Finding, FindingValue, Note, PatientRecord, SkipReport
 from clinreason.records.spec import CohortSpec, FindingSpec, load_spec
-from clinreason.records.table import Row, Table, as_code, is_missing, parse_bool, parse_number, read_table
+from clinreason.records.table import Cell, Row, Table, as_code, is_missing, parse_bool, parse_number, read_table
 
 
 def load_tabular_cohort(spec: CohortSpec | str | Path, file: str | Path | None = None) -> Cohort:
@@ -23,6 +24,7 @@ def load_tabular_cohort(spec: CohortSpec | str | Path, file: str | Path | None =
 def cohort_from_table(table: Table, spec: CohortSpec) -> Cohort:
     table.require(spec.required_columns(), what=f"the spec of cohort '{spec.name}'")
     missing_label = SkipReport(reason="missing label")
+    implausible = SkipReport(reason="implausible value")
     records: list[PatientRecord] = []
     first_row_of: dict[str, int] = {}
     observed: list[str] = []
@@ -37,11 +39,21 @@ def cohort_from_table(table: Table, spec: CohortSpec) -> Cohort:
                 f"duplicate patient id '{record_id}' (first seen on row {first_row_of[record_id]})",
                 column=spec.id_column,
             )
+        try:
+            record = _record(row, spec, record_id, labels)
+        except ImplausibleValue:
+            if spec.on_invalid == "error":
+                raise
+            implausible.add(row.number)
+            continue
         first_row_of[record_id] = row.number
         observed.extend(label for label in labels if label not in observed)
-        records.append(_record(row, spec, record_id, labels))
+        records.append(record)
     if not records:
-        raise DataError(f"no usable rows: {missing_label.count} row(s) have no label", file=table.source)
+        raise DataError(
+            f"no usable rows: {missing_label.count} row(s) have no label, {implausible.count} an implausible value",
+            file=table.source,
+        )
     return Cohort(
         name=spec.name,
         title=spec.title or spec.name,
@@ -53,11 +65,38 @@ def cohort_from_table(table: Table, spec: CohortSpec) -> Cohort:
         text_style=spec.text_style,
         task=spec.task,
         records=records,
-        skipped=[missing_label] if missing_label.count else [],
-        metadata={"loinc": {code: f.key for f in spec.findings for code in f.loinc}}
-        if any(f.loinc for f in spec.findings)
-        else {},
+        skipped=[report for report in (missing_label, implausible) if report.count],
+        metadata=_metadata(spec),
     )
+
+
+def _metadata(spec: CohortSpec) -> dict[str, object]:
+    """What a server needs beyond the records: LOINC codes and the hard limits of each value."""
+    metadata: dict[str, object] = {}
+    if any(f.loinc for f in spec.findings):
+        metadata["loinc"] = {code: f.key for f in spec.findings for code in f.loinc}
+    limits = {f.key: [limit.low, limit.high] for f in spec.findings if (limit := f.limits) is not None}
+    if spec.age is not None and (age := spec.age.limits) is not None:
+        metadata["age_limits"] = [age.low, age.high]
+    if limits:
+        metadata["limits"] = limits
+    return metadata
+
+
+class ImplausibleValue(DataError):
+    """A value outside its hard limits (`valid:`); skipped rather than raised with `on_invalid: skip`."""
+
+
+def _check(value: float | None, limits: Limits | None, cell: Cell, what: str, unit: str | None) -> None:
+    if value is not None and (message := outside(value, limits, what, unit)) is not None:
+        raise ImplausibleValue(
+            f"{message} (a typo or another unit? Set `valid:` in the spec to change the range, or "
+            "`on_invalid: skip` to leave such rows out)",
+            file=cell.file,
+            row=cell.row,
+            line=cell.line,
+            column=cell.column,
+        )
 
 
 def _label_set(spec: CohortSpec, observed: list[str]) -> list[str]:
@@ -110,7 +149,11 @@ def _labels(row: Row, spec: CohortSpec) -> list[str] | None:
 
 def _record(row: Row, spec: CohortSpec, record_id: str, labels: list[str]) -> PatientRecord:
     missing = spec.missing_values
-    age = parse_number(row.values[spec.age.column], row.cell(spec.age.column), missing) if spec.age else None
+    age = None
+    if spec.age is not None:
+        cell = row.cell(spec.age.column)
+        age = parse_number(row.values[spec.age.column], cell, missing)
+        _check(age, spec.age.limits, cell, "age", "years")
     sex = None
     if spec.sex is not None:
         raw = row.values[spec.sex.column]
@@ -135,6 +178,7 @@ def _finding(row: Row, spec: FindingSpec, missing: list[str]) -> Finding:
     value: FindingValue
     if spec.type == "numeric":
         value = parse_number(raw, cell, missing)
+        _check(value, spec.limits, cell, spec.label or spec.key, spec.unit)
     elif spec.type == "boolean":
         value = parse_bool(raw, cell, missing)
     elif is_missing(raw, missing):

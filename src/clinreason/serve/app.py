@@ -225,7 +225,16 @@ def create_app(model: ServedModel, settings: ServeSettings | None = None) -> Fas
             at: list[str | int] = ["body", where] if body.patient is not None else ["body", where, index]
             try:
                 records.append(
-                    to_record(patient, model.templates, model.categories, at, f"patient-{index + 1}", model.codes)
+                    to_record(
+                        patient,
+                        model.templates,
+                        model.categories,
+                        at,
+                        f"patient-{index + 1}",
+                        model.codes,
+                        model.limits,
+                        model.age_limits,
+                    )
                 )
             except InputError as exc:
                 problems.extend(exc.problems)

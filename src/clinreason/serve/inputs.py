@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from clinreason.records.plausibility import DEFAULT_AGE_LIMITS, Limits, outside
 from clinreason.records.schema import Finding, PatientRecord
 
 __all__ = ["InputError", "Problem", "to_record"]
@@ -43,7 +44,7 @@ class FlatPatient(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str | None = Field(default=None, description="Echoed back; default: its position in the request.")
-    age: float | None = Field(default=None, ge=0, le=130)
+    age: float | None = None
     sex: str | None = None
     findings: dict[str, float | int | bool | str | None] = Field(default_factory=dict)
 
@@ -119,6 +120,8 @@ def from_fhir(
     codes: Mapping[str, str],
     at: Path,
     default_id: str,
+    limits: Mapping[str, Limits] | None = None,
+    age_limits: Limits | None = DEFAULT_AGE_LIMITS,
 ) -> PatientRecord:
     """A FHIR R4 Bundle (a Patient, Observations coded in LOINC) as a record in the spec's terms."""
     from fhir.resources.R4B.bundle import Bundle
@@ -167,6 +170,8 @@ def from_fhir(
         categories,
         at,
         default_id,
+        limits=limits,
+        age_limits=age_limits,
     )
 
 
@@ -177,13 +182,16 @@ def to_record(
     at: Path,
     default_id: str,
     codes: Mapping[str, str] | None = None,
+    limits: Mapping[str, Limits] | None = None,
+    age_limits: Limits | None = DEFAULT_AGE_LIMITS,
 ) -> PatientRecord:
     """One patient of a request (flat form, PatientRecord or FHIR Bundle) as a record in the spec's terms;
-    `codes` maps LOINC codes to finding names (the spec's `loinc:` fields)."""
+    `codes` maps LOINC codes to finding names (the spec's `loinc:` fields), `limits` finding names to the
+    spec's hard limits (`valid:`)."""
     if not isinstance(body, Mapping):
         raise InputError([Problem(loc=at, msg="expected a patient object", type="type_error")])
     if body.get("resourceType") == "Bundle":
-        return from_fhir(body, templates, categories, codes or {}, at, default_id)
+        return from_fhir(body, templates, categories, codes or {}, at, default_id, limits, age_limits)
     findings = body.get("findings") or {}
     if isinstance(findings, Mapping) and any(isinstance(v, Mapping) for v in findings.values()):
         try:  # the PatientRecord form: keep only what it says about the patient
@@ -207,6 +215,8 @@ def to_record(
             or [Problem(loc=at, msg=str(exc))]
         ) from None
     problems: list[Problem] = []
+    if patient.age is not None and (message := outside(patient.age, age_limits, "age", "years")) is not None:
+        problems.append(Problem(loc=[*at, "age"], msg=message))
     values: dict[str, Finding] = {}
     for key, raw in patient.findings.items():
         where: Path = [*at, "findings", key]
@@ -215,9 +225,14 @@ def to_record(
             problems.append(Problem(loc=where, msg=f"unknown finding; this model reads {sorted(templates)}"))
             continue
         try:
-            values[key] = template.model_copy(update={"value": _value(key, raw, template, categories.get(key), where)})
+            value = _value(key, raw, template, categories.get(key), where)
         except InputError as exc:
             problems.extend(exc.problems)
+            continue
+        if isinstance(value, float) and (message := outside(value, (limits or {}).get(key), key, template.unit)):
+            problems.append(Problem(loc=where, msg=message))
+            continue
+        values[key] = template.model_copy(update={"value": value})
     if problems:
         raise InputError(problems)
     return PatientRecord(id=patient.id or default_id, age=patient.age, sex=patient.sex, findings=values)

@@ -22,6 +22,7 @@ from clinreason.evaluate.decision import DecisionRule
 from clinreason.knowledge import fact_sheet
 from clinreason.knowledge.facts import representative_findings
 from clinreason.pipeline.card import StudentCard
+from clinreason.records.plausibility import DEFAULT_AGE_LIMITS, Limits
 from clinreason.records.schema import Cohort, Finding
 
 __all__ = ["ModelCard", "ServedModel", "load_served"]
@@ -67,6 +68,17 @@ class ServedModel:
     def codes(self) -> dict[str, str]:
         """LOINC code -> finding name, from the cohort spec's `loinc:` fields."""
         return dict(self.cohort.metadata.get("loinc", {}))
+
+    @property
+    def limits(self) -> dict[str, Limits]:
+        """Finding name -> hard limits, from the cohort spec's `valid:` fields and their defaults."""
+        raw = self.cohort.metadata.get("limits", {})
+        return {key: Limits(low=low, high=high) for key, (low, high) in raw.items()}
+
+    @property
+    def age_limits(self) -> Limits:
+        low, high = self.cohort.metadata.get("age_limits", (DEFAULT_AGE_LIMITS.low, DEFAULT_AGE_LIMITS.high))
+        return Limits(low=low, high=high)
 
 
 def _run_folder(path: Path) -> tuple[Path, str | None]:
