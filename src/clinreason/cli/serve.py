@@ -24,13 +24,19 @@ def serve(
     token_env: Annotated[
         str, typer.Option(help="Environment variable holding a bearer token (unset: no token needed).")
     ] = "CLINREASON_SERVE_TOKEN",
+    engine: Annotated[
+        str, typer.Option(help="torch, or llamacpp for an export made with --format gguf (the student on llama.cpp).")
+    ] = "torch",
 ) -> None:
     """Serve a trained student: POST /v1/diagnose, GET /v1/model, /healthz, /readyz (docs/serving.md)."""
     import uvicorn
 
+    from clinreason.errors import ConfigError
     from clinreason.serve import ServeSettings, create_app, load_served
 
-    model = load_served(path, student)
+    if engine not in ("torch", "llamacpp"):
+        raise ConfigError(f"--engine must be torch or llamacpp, got {engine!r}")
+    model = load_served(path, student, engine=engine)  # type: ignore[arg-type]
     settings = ServeSettings(max_batch=max_batch, max_wait_ms=max_wait_ms, token_env=token_env)
     err_console.print(f"serving {model.card.model_id} on http://{host}:{port} (OpenAPI: /docs)", highlight=False)
     uvicorn.run(create_app(model, settings), host=host, port=port, log_level="warning", access_log=False)
@@ -42,10 +48,17 @@ def export(
     run: Annotated[Path, typer.Argument(help="A finished run folder (or a student checkpoint in one).")],
     out: Annotated[Path, typer.Option(help="An empty or new folder for the export.")],
     student: Annotated[str | None, typer.Option(help="Which of the run's students (default: the first).")] = None,
+    format: Annotated[
+        str, typer.Option("--format", help="pytorch, or gguf to add the student as a GGUF file for llama.cpp / Ollama.")
+    ] = "pytorch",
+    quant: Annotated[str, typer.Option(help="GGUF weights: f32, f16 or q8_0 (with --format gguf).")] = "f16",
 ) -> None:
     """A self-contained folder of one student (weights, tokenizer, cohort spec, decision rule, card,
     checksums) that `serve` and `predict` load without the run folder."""
+    from clinreason.errors import ConfigError
     from clinreason.serve.export import export_student
 
-    folder = export_student(run, out, student)
+    if format not in ("pytorch", "gguf"):
+        raise ConfigError(f"--format must be pytorch or gguf, got {format!r}")
+    folder = export_student(run, out, student, gguf=quant if format == "gguf" else None)  # type: ignore[arg-type]
     err_console.print(f"exported to {folder} (serve it with `clinreason serve {folder}`)", highlight=False)

@@ -1,7 +1,8 @@
 """Serving a trained student over HTTP: the model a server holds, request parsing, micro-batching, the API."""
 
 from clinreason.serve.app import DiagnoseRequest, DiagnoseResponse, ServeSettings, create_app
-from clinreason.serve.model import ModelCard, ServedModel, load_served
+from clinreason.serve.loading import load_served
+from clinreason.serve.model import ModelCard, ServedModel
 
 __all__ = [
     "DiagnoseRequest",

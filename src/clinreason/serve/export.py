@@ -5,6 +5,8 @@ without its run folder, and refuse when any file changed.
     <out>/spec.json        what a request is read against: labels, prompt wording, finding templates
                            (names, units, normal ranges), categorical values, the fact sheet
     <out>/card.json, MODEL_CARD.md, decision_rule.json
+    <out>/student.gguf     with `gguf=`: the same student for llama.cpp / Ollama (f32, f16 or q8_0), and
+    <out>/Modelfile        an Ollama Modelfile for it (`ollama create NAME -f Modelfile`)
     <out>/export.json      model id, clinreason version, and the sha256 of every file above
 
 A LoRA checkpoint needs its base model where it is loaded (a packaged name, a folder or a hub id).
@@ -17,6 +19,7 @@ import json
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -25,11 +28,13 @@ from clinreason.errors import CheckpointError, ConfigError
 from clinreason.evaluate.decision import DecisionRule
 from clinreason.pipeline.card import StudentCard
 from clinreason.records.schema import Cohort, Finding
-from clinreason.serve.model import ModelCard, ServedModel, load_served
+from clinreason.serve.gguf import GGUF_TYPES, GgufType, ollama_modelfile, write_gguf
+from clinreason.serve.model import Engine, ModelCard, ServedModel, load_run_student
 
 __all__ = ["ExportManifest", "ServingSpec", "export_student", "load_exported", "verify_export"]
 
 MANIFEST = "export.json"
+GGUF_FILE = "student.gguf"
 
 
 class ServingSpec(BaseModel):
@@ -58,9 +63,12 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def export_student(run: str | Path, out: str | Path, variant: str | None = None) -> Path:
-    """Write the export of one student of a finished run; returns `out`."""
-    model = load_served(run, variant)
+def export_student(run: str | Path, out: str | Path, variant: str | None = None, gguf: GgufType | None = None) -> Path:
+    """Write the export of one student of a finished run; returns `out`. `gguf`: also write it as a GGUF
+    file of that type (and an Ollama Modelfile)."""
+    model = load_run_student(run, variant)
+    if gguf is not None and gguf not in GGUF_TYPES:
+        raise ConfigError(f"GGUF type must be one of {list(GGUF_TYPES)}, got {gguf!r}")
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise ConfigError(f"{out} exists and is not empty; give an empty or new folder")
@@ -83,6 +91,12 @@ def export_student(run: str | Path, out: str | Path, variant: str | None = None)
     if card_md.is_file():
         shutil.copy2(card_md, out / "MODEL_CARD.md")
     (out / "decision_rule.json").write_text(json.dumps(model.rule.model_dump() if model.rule else None) + "\n")
+    if gguf is not None:
+        from clinreason.student.data import STUDENT_SYSTEM
+
+        write_gguf(model.student, out / GGUF_FILE, gguf, name=model.card.model_id)
+        chatml = "<|im_start|>" in str(getattr(model.student.tokenizer, "chat_template", "") or "")
+        (out / "Modelfile").write_text(ollama_modelfile(GGUF_FILE, STUDENT_SYSTEM, chatml=chatml))
     files = {str(path.relative_to(out)): _sha256(path) for path in sorted(out.rglob("*")) if path.is_file()}
     manifest = ExportManifest(
         model_id=model.card.model_id,
@@ -116,13 +130,29 @@ def verify_export(folder: str | Path) -> ExportManifest:
     return manifest
 
 
-def load_exported(folder: str | Path) -> ServedModel:
-    from clinreason.student.checkpoint import load_checkpoint
+def load_exported(folder: str | Path, engine: Engine = "torch", slots: int = 4) -> ServedModel:
+    """An export, checked against its manifest; `engine="llamacpp"` runs its GGUF file on llama.cpp with
+    `slots` parallel sequences."""
+    from clinreason.student.checkpoint import load_checkpoint, read_meta
 
     folder = Path(folder)
     manifest = verify_export(folder)
     spec = ServingSpec.model_validate_json((folder / "spec.json").read_text())
-    student, meta = load_checkpoint(folder / "model")
+    student: Any
+    if engine == "llamacpp":
+        from transformers import AutoTokenizer
+
+        from clinreason.serve.llamacpp import LlamaCppStudent
+
+        if not (folder / GGUF_FILE).is_file():
+            raise CheckpointError(
+                f"{folder}: this export has no {GGUF_FILE}; export again with --format gguf to serve it on llama.cpp"
+            )
+        meta = read_meta(folder / "model")
+        tokenizer = AutoTokenizer.from_pretrained(str(folder / "model"))
+        student = LlamaCppStudent(folder / GGUF_FILE, tokenizer, name=manifest.model_id, slots=slots)
+    else:
+        student, meta = load_checkpoint(folder / "model")
     raw_rule = json.loads((folder / "decision_rule.json").read_text())
     raw_card = json.loads((folder / "card.json").read_text())
     card: StudentCard | ModelCard = (

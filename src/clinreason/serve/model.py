@@ -1,6 +1,6 @@
 """The model a server holds: a trained student, the cohort spec it was trained on, its decision rule.
 
-`load_served` takes a run folder (the first student of its config, or `variant`), or a student's
+`load_run_student` takes a run folder (the first student of its config, or `variant`), or a student's
 checkpoint folder inside one (`runs/X/students/<variant>/best`); the run's config names the cohort
 spec (units, normal ranges and labels: the text a request becomes is exactly what the student saw in
 training) and its `metrics.json` holds the decision rule fitted on the validation split.
@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -25,7 +25,7 @@ from clinreason.pipeline.card import StudentCard
 from clinreason.records.plausibility import DEFAULT_AGE_LIMITS, Limits
 from clinreason.records.schema import Cohort, Finding
 
-__all__ = ["ModelCard", "ServedModel", "load_served"]
+__all__ = ["Engine", "ModelCard", "ServedModel", "load_run_student"]
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,10 @@ def _run_folder(path: Path) -> tuple[Path, str | None]:
     )
 
 
-def load_served(path: str | Path, variant: str | None = None, precision: str = "fp32") -> ServedModel:
+Engine = Literal["torch", "llamacpp"]
+
+
+def load_run_student(path: str | Path, variant: str | None = None, precision: str = "fp32") -> ServedModel:
     """The student of a run (`variant` e.g. 'label' or 'rationale_then_label'; default: the path's or the
     run's first), ready to answer."""
     from clinreason.pipeline.config import RunConfig
@@ -101,10 +104,6 @@ def load_served(path: str | Path, variant: str | None = None, precision: str = "
     from clinreason.run_folder import read_folder_config
     from clinreason.student.checkpoint import load_checkpoint
 
-    if (Path(path) / "export.json").is_file():  # `clinreason export`: checked against its manifest
-        from clinreason.serve.export import load_exported
-
-        return load_exported(path)
     folder, named = _run_folder(Path(path))
     config = read_folder_config(folder, RunConfig)
     variants = [o + ("+values" if v else "") for o, v in config.student.variants()]

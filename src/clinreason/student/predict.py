@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
@@ -38,6 +38,28 @@ class Prediction(BaseModel):
     text: str | None = None
     candidates: int = Field(default=1, description="Rationales written for this patient (greedy first).")
     chosen: int = Field(default=0, description="Which candidate was kept (0: the greedy one).")
+
+
+@runtime_checkable
+class Runtime(Protocol):
+    """A student behind another inference engine (e.g. llama.cpp, `clinreason.serve.llamacpp`): the two
+    operations `predict` needs, on the prompts the student was trained on; it keeps the tokenizer."""
+
+    tokenizer: Any
+    kind: str
+    name: str
+
+    def generate_texts(
+        self, prompts: Sequence[str], max_new_tokens: int, samples: int = 0, temperature: float = 0.7, seed: int = 0
+    ) -> list[str]:
+        """Greedy answers, or `samples` sampled answers per prompt (consecutive), as `generate`."""
+        ...
+
+    def score_options(
+        self, prompts: Sequence[str], prefixes: Sequence[str], letters: Sequence[str]
+    ) -> list[list[float]]:
+        """P(option) per prompt, as `option_probabilities_batch`."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -75,7 +97,22 @@ def _for_generation(student: Student, precision: str) -> Student:
     return Student(copied, student.tokenizer, student.kind, student.name)
 
 
-def _sequences(student: Student, prompt: str, prefix: str, letters: Sequence[str]) -> tuple[list[int], list[list[int]]]:
+def option_row(
+    student: Student | Runtime, prompt: str, prefix: str, letters: Sequence[str]
+) -> tuple[list[int], list[int]] | None:
+    """(the tokens before the option letter, each option's letter token), or None when the options do not
+    differ in one distinct token (then only the summed log-probabilities can score them)."""
+    start, answers = _sequences(student, prompt, prefix, letters)
+    common = _common_length(answers)
+    firsts = [a[common] if len(a) > common else -1 for a in answers]
+    if student.kind != "causal" or len(set(firsts)) != len(firsts) or -1 in firsts:
+        return None
+    return start + answers[0][:common], firsts
+
+
+def _sequences(
+    student: Student | Runtime, prompt: str, prefix: str, letters: Sequence[str]
+) -> tuple[list[int], list[list[int]]]:
     """Encoder/prompt ids, and for each option the answer tokens `prefix(X)`."""
     tokenizer = student.tokenizer
     start = prompt_ids(tokenizer, prompt, student.kind)
@@ -108,15 +145,13 @@ def option_probabilities_batch(
         raise ValueError("one prefix per prompt")
     rows: list[tuple[list[int], list[int]]] = []  # (the tokens before the letter, each option's letter token)
     for prompt, prefix in zip(prompts, prefixes, strict=True):
-        start, answers = _sequences(student, prompt, prefix, letters)
-        common = _common_length(answers)
-        firsts = [a[common] if len(a) > common else -1 for a in answers]
-        if student.kind != "causal" or len(set(firsts)) != len(firsts) or -1 in firsts:
+        found = option_row(student, prompt, prefix, letters)
+        if found is None:
             if values is not None:
                 raise ValueError("value tokens need a tokenizer whose option letters are single distinct tokens")
             pairs = zip(prompts, prefixes, strict=True)
             return [_summed_option_probabilities(student, p, f, letters) for p, f in pairs]
-        rows.append((start + answers[0][:common], firsts))
+        rows.append(found)
     model, device, pad = student.model, student.device, student.tokenizer.pad_token_id
     results: list[list[float]] = []
     for begin in range(0, len(rows), batch_size):
@@ -148,16 +183,18 @@ def _value_tensors(values: Sequence[ValueInput], device: Any) -> dict[str, Any]:
     }
 
 
-def _value_inputs(student: Student, records: Sequence[PatientRecord]) -> list[ValueInput] | None:
-    plan = getattr(student.model, "plan", None)
+def _value_inputs(student: Student | Runtime, records: Sequence[PatientRecord]) -> list[ValueInput] | None:
+    plan = getattr(getattr(student, "model", None), "plan", None)
     return None if plan is None else [plan.values(record) for record in records]
 
 
-def _prompt(student: Student, cohort: Cohort, record: PatientRecord, objective: Objective, task: TaskKind) -> str:
+def _prompt(
+    student: Student | Runtime, cohort: Cohort, record: PatientRecord, objective: Objective, task: TaskKind
+) -> str:
     """The prompt the student was trained on: with the value-token block for a numeric-aware student."""
     from clinreason.student.numeric import numeric_block
 
-    plan = getattr(student.model, "plan", None)
+    plan = getattr(getattr(student, "model", None), "plan", None)
     text = student_prompt(cohort, record, objective, task)
     return text if plan is None else text + numeric_block(plan)
 
@@ -261,7 +298,7 @@ def generate(
 
 
 def predict(
-    student: Student,
+    student: Student | Runtime,
     cohort: Cohort,
     records: Sequence[PatientRecord],
     objective: Objective,
@@ -280,14 +317,17 @@ def predict(
     class probabilities are always scored with the model's own weights. `candidates` > 1: the greedy
     rationale and `candidates - 1` sampled ones (seeded by `seed`), the verified one kept (module
     docstring). `observer` sees two phases: writing the rationales (when there are any), then scoring
-    the diagnosis options, each per patient."""
+    the diagnosis options, each per patient. `student` may be a `Runtime` (another engine): the same
+    prompts, its own generation and scoring."""
     import torch
 
     observer = observer or Observer()
     choices = options(cohort)
     letters = [letter for letter, _, _ in choices]
     labels = [label for _, label, _ in choices]
-    student.model.eval()
+    runtime = student if isinstance(student, Runtime) else None
+    if not isinstance(student, Runtime):
+        student.model.eval()
     value_inputs = _value_inputs(student, records)
     writes = objective != "label" and with_rationale
     k = max(1, candidates) if writes else 1
@@ -295,7 +335,7 @@ def predict(
     if writes:
         task: TaskKind = "rationale" if objective == "multitask" else "label"
         prompts = [_prompt(student, cohort, r, objective, task) for r in records]
-        writer = _for_generation(student, precision)
+        writer = student if isinstance(student, Runtime) else _for_generation(student, precision)
         observer.phase(
             f"writing {len(records)} rationale(s)" + (f", {k} candidates each" if k > 1 else ""), len(records)
         )
@@ -305,9 +345,13 @@ def predict(
             chunk = records[begin : begin + batch_size]
             chunk_values = None if value_inputs is None else value_inputs[begin : begin + batch_size]
             batch = prompts[begin : begin + batch_size]
-            options_ = {"max_new_tokens": max_new_tokens, "batch_size": batch_size, "values": chunk_values}
-            greedy = generate(writer, batch, **options_)  # type: ignore[arg-type]
-            sampled = generate(writer, batch, samples=k - 1, **options_) if k > 1 else []  # type: ignore[arg-type]
+            if isinstance(writer, Runtime):
+                greedy = writer.generate_texts(batch, max_new_tokens)
+                sampled = writer.generate_texts(batch, max_new_tokens, samples=k - 1, seed=seed) if k > 1 else []
+            else:
+                options_ = {"max_new_tokens": max_new_tokens, "batch_size": batch_size, "values": chunk_values}
+                greedy = generate(writer, batch, **options_)  # type: ignore[arg-type]
+                sampled = generate(writer, batch, samples=k - 1, **options_) if k > 1 else []  # type: ignore[arg-type]
             for index, (record, first) in enumerate(zip(chunk, greedy, strict=True)):
                 texts[record.id] = [first, *sampled[index * (k - 1) : (index + 1) * (k - 1)]]
             observer.advance(min(begin + batch_size, len(records)), len(records))
@@ -333,14 +377,19 @@ def predict(
     row_values = None if value_inputs is None else [value_inputs[i] for i, _, _, _ in rows]
     scores: list[list[float]] = []
     for begin in range(0, len(rows), batch_size):
-        scores += option_probabilities_batch(
-            student,
-            prompts[begin : begin + batch_size],
-            prefixes[begin : begin + batch_size],
-            letters,
-            batch_size,
-            values=None if row_values is None else row_values[begin : begin + batch_size],
-        )
+        if runtime is not None:
+            scores += runtime.score_options(
+                prompts[begin : begin + batch_size], prefixes[begin : begin + batch_size], letters
+            )
+        else:
+            scores += option_probabilities_batch(
+                student,  # type: ignore[arg-type]
+                prompts[begin : begin + batch_size],
+                prefixes[begin : begin + batch_size],
+                letters,
+                batch_size,
+                values=None if row_values is None else row_values[begin : begin + batch_size],
+            )
         done = rows[min(begin + batch_size, len(rows)) - 1][0] + 1
         observer.advance(done, len(records))
     checker = _claim_checker(cohort) if k > 1 else None
