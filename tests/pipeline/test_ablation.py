@@ -39,6 +39,7 @@ def test_ablation_runs_all_four_variants(tmp_path: Path, tiny_student_dir: Path)
         "full + anomaly text",
         "full + 4 candidates",
         "full + anomaly text + 4 candidates",
+        "full + claim weight 3",
     ]
     saved = (tmp_path / "ablation" / "predictions" / "full-+-4-candidates.jsonl").read_text().splitlines()
     assert saved and all(json.loads(line)["candidates"] == 4 for line in saved)

@@ -46,3 +46,28 @@ def test_seq2seq_encoding(toy_cohort: Cohort, tokenizer: Any) -> None:
     encoded = encode(tokenizer, example, "seq2seq", max_length=512)
     assert -100 not in encoded.labels
     assert tokenizer.decode(encoded.labels, skip_special_tokens=True) == "Final Diagnosis: (A) Diabetes"
+
+
+def test_claim_tokens_are_the_numbers_and_the_words_grading_them(tokenizer: Any) -> None:
+    from clinreason.student.data import claim_token_mask
+
+    text = "Heart rate was high in 5 of 12 hours; temperature stayed normal."
+    ids, flags = claim_token_mask(tokenizer, text)
+    claimed = [tokenizer.decode([t]).strip() for t, flag in zip(ids, flags, strict=True) if flag]
+    assert ids == tokenizer(text, add_special_tokens=False)["input_ids"]
+    assert "".join(claimed) == "high512normal"  # SmolLM2 writes each digit as its own token
+
+
+def test_claim_weight_weighs_the_claim_positions_of_the_answer(toy_cohort: Cohort, tokenizer: Any) -> None:
+    from clinreason.student.data import Example
+
+    example = Example("p0", "Explain.", "Glucose is high at 180 mg/dL.\n\nFinal Diagnosis: (A) Diabetes", "rationale")
+    plain = encode(tokenizer, example, "causal", max_length=512)
+    weighted = encode(tokenizer, example, "causal", max_length=512, claim_weight=3.0)
+    assert plain.token_weights is None and weighted.labels == plain.labels
+    assert weighted.token_weights is not None and len(weighted.token_weights) == len(weighted.labels)
+    heavy = [t for t, w in zip(weighted.labels, weighted.token_weights, strict=True) if w == 3.0]
+    assert all(t != -100 for t in heavy)  # only answer tokens carry a claim weight
+    assert "".join(tokenizer.decode([t]).strip() for t in heavy) == "high180"
+    short = encode(tokenizer, example, "causal", max_length=20, claim_weight=3.0)  # cut prompt: still aligned
+    assert short.token_weights is not None and len(short.token_weights) == len(short.labels) == 20

@@ -257,3 +257,33 @@ def test_evaluations_are_spread_over_each_epoch_without_a_double_at_its_end(
     config = _config("label", epochs=2, eval_every=None, evals_per_epoch=2, learning_rate=1e-3)
     result = train(tiny_causal(), examples, examples[:4], config, out_dir)
     assert [p.step for p in result.state.history] == [3, 5, 8, 10]
+
+
+def test_claim_token_weights_enter_the_loss_as_a_weighted_token_mean() -> None:
+    """Two answer tokens with per-token losses l1, l2 and weights 1, 3: (l1 + 3 l2) / 4."""
+    from clinreason.student.train import batch_loss
+
+    class Fixed(torch.nn.Module):
+        def __init__(self, logits: torch.Tensor) -> None:
+            super().__init__()
+            self.logits = logits
+
+        def forward(self, **_: object) -> object:
+            return type("Out", (), {"logits": self.logits})()
+
+    torch.manual_seed(0)
+    logits = torch.randn(1, 4, 5)  # positions 0-3; positions 1 and 2 predict the answer tokens 2 and 3
+    labels = torch.tensor([[-100, -100, 1, 4]])
+    batch = {"input_ids": torch.zeros(1, 4, dtype=torch.long), "attention_mask": torch.ones(1, 4), "labels": labels}
+    token = torch.nn.functional.cross_entropy(logits[0, 1:3], labels[0, 2:], reduction="none")
+    plain = batch_loss(Fixed(logits), batch, "causal", "rationale_then_label", 0.5, keep=False)
+    weighted = batch_loss(
+        Fixed(logits),
+        {**batch, "token_weights": torch.tensor([[1.0, 1.0, 1.0, 3.0]])},
+        "causal",
+        "rationale_then_label",
+        0.5,
+        keep=False,
+    )
+    assert float(plain) == pytest.approx(float(token.mean()))
+    assert float(weighted) == pytest.approx(float((token[0] + 3 * token[1]) / 4))

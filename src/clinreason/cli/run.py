@@ -214,8 +214,14 @@ def ablation(
     quick: Annotated[bool, typer.Option("--quick", help="60 patients, 6 steps per stage (a smoke test).")] = False,
     faithfulness: Annotated[
         bool,
-        typer.Option(help="Add the faithfulness rows (anomaly text in the prompt; several candidates, verified kept)."),
+        typer.Option(
+            help="Add the faithfulness rows (anomaly text in the prompt; several candidates, verified kept; "
+            "claim tokens weighted in the loss)."
+        ),
     ] = True,
+    claim_weight: Annotated[
+        float, typer.Option(min=1.0, max=20.0, help="Loss weight of claim tokens in the claim-weight row.")
+    ] = 3.0,
     candidates: Annotated[int, typer.Option(min=2, max=16, help="Answers per stay in the candidates rows.")] = 4,
     seeds: Annotated[
         int, typer.Option(min=1, help="Seeds 0 .. N-1 (a cohort and split each, in OUT/seed-N; 1: OUT itself).")
@@ -224,7 +230,7 @@ def ablation(
 ) -> None:
     """ClinRaGen's ablation on the synthetic multimodal cohort: note only, time series only, joint without
     knowledge attention, full; multi-label micro/macro-F1 and verified-claim rate."""
-    from clinreason.pipeline.ablation import AblationConfig, run_ablation
+    from clinreason.pipeline.ablation import FAITHFULNESS, AblationConfig, run_ablation
     from clinreason.student.config import TrainConfig
     from clinreason.teacher import TeacherConfig
 
@@ -238,8 +244,9 @@ def ablation(
         train=train_config,
         out=out,
         max_new_tokens=64 if quick else 160,
-        faithfulness=["anomaly_text", "candidates"] if faithfulness else [],
+        faithfulness=list(FAITHFULNESS) if faithfulness else [],
         candidates=candidates,
+        claim_weight=claim_weight,
     )
     if seeds > 1:
         from clinreason.pipeline.ablation import run_ablation_seeds

@@ -10,8 +10,9 @@
 | full + anomaly text | stages 1, 2'', 3'' | both |
 | full + k candidates | stages 1-3 | both; k answers, the verified one kept |
 | full + anomaly text + k candidates | stages 1, 2'', 3'' | both; k answers, the verified one kept |
+| full + claim weight w | stages 1, 2''', 3''' (claim tokens weigh w in the loss) | both |
 
-The last four rows are the faithfulness options (`faithfulness`, default both), which aim at lab
+The last five rows are the faithfulness options (`faithfulness`, default all three), which aim at lab
 rationales whose counts are this stay's own.
 
 By default the teacher of the synthetic cohort is its generating rules (`reference_rationales`: the
@@ -67,8 +68,8 @@ from clinreason.student.sequential import (
 from clinreason.teacher import TeacherBackend, TeacherConfig, TeacherSession, connect, load_prompt
 from clinreason.teacher.clinragen import split_rationale
 
-Faithfulness = Literal["anomaly_text", "candidates"]
-FAITHFULNESS: tuple[Faithfulness, ...] = ("anomaly_text", "candidates")
+Faithfulness = Literal["anomaly_text", "candidates", "claim_weight"]
+FAITHFULNESS: tuple[Faithfulness, ...] = ("anomaly_text", "candidates", "claim_weight")
 
 
 class AblationConfig(BaseModel):
@@ -90,9 +91,13 @@ class AblationConfig(BaseModel):
     faithfulness: list[Faithfulness] = Field(
         default_factory=lambda: list(FAITHFULNESS),
         description="Extra rows: anomaly_text (the series' anomaly description in the prompt, stages 2-3 trained "
-        "again with it), candidates (several answers, the verified one kept); both: also the two together.",
+        "again with it), candidates (several answers, the verified one kept; with anomaly_text also the two "
+        "together), claim_weight (stages 2-3 trained again with the claim tokens weighted in the loss).",
     )
     candidates: int = Field(default=4, ge=2, le=16, description="Answers per stay for the candidates rows.")
+    claim_weight: float = Field(
+        default=3.0, gt=1.0, le=20.0, description="Loss weight of claim tokens in the claim_weight row."
+    )
     report_stays: int = Field(default=6, ge=0, description="Test stays shown in ablation.html with their claims.")
     out: Path = Path("runs/ablation")
 
@@ -196,7 +201,13 @@ def run_ablation(
     knowledge = knowledge_token_embeddings(knowledge_text(), tokenizer, base.model.get_input_embeddings())
     shape = {"d_model": config.d_model, "layers": config.layers, "heads": config.heads, "prototypes": config.prototypes}
 
-    def stage(model: MultimodalStudent, number: Stage, folder: str, anomaly_text: bool = False) -> MultimodalStudent:
+    def stage(
+        model: MultimodalStudent,
+        number: Stage,
+        folder: str,
+        anomaly_text: bool = False,
+        train: TrainConfig | None = None,
+    ) -> MultimodalStudent:
         observer.phase(f"{folder}: stage {number}", None)
         trained, _ = train_stage(
             model,
@@ -205,7 +216,7 @@ def run_ablation(
             train_records,
             val_records,
             rationales,
-            config.train,
+            train or config.train,
             config.out / folder,
             on_step=lambda s, t, loss: observer.advance(s, t, f"loss {loss:.3f}"),
             anomaly_text=anomaly_text,
@@ -231,6 +242,14 @@ def run_ablation(
         anomaly2 = stage(again, 2, "anomaly-stage2", anomaly_text=True)
         stage(anomaly2, 3, "anomaly-stage3", anomaly_text=True)
         del again, anomaly2
+    weighted = "claim_weight" in config.faithfulness
+    if weighted:  # the same full student from stage 1, its claim tokens weighted in stages 2-3
+        heavier = config.train.model_copy(update={"claim_weight": config.claim_weight})
+        again = MultimodalStudent.from_pretrained(config.out / "stage1" / "best", tokenizer)
+        again.to(next(stage1.parameters()).device)
+        weighted2 = stage(again, 2, "claims-stage2", train=heavier)
+        stage(weighted2, 3, "claims-stage3", train=heavier)
+        del again, weighted2
 
     # Each variant is evaluated from its own best checkpoint (training later stages changes models in place).
     device = next(stage3.parameters()).device
@@ -252,6 +271,8 @@ def run_ablation(
         variants.append((f"full + {k} candidates", "full-stage3", "joint", False, k))
         if anomaly:
             variants.append((f"full + anomaly text + {k} candidates", "anomaly-stage3", "joint", True, k))
+    if weighted:
+        variants.append((f"full + claim weight {config.claim_weight:g}", "claims-stage3", "joint", False, 1))
     by_id = {r.id: r for r in [*cohort.records, *test_records]}  # test stays may come from another cohort
     results: dict[str, VariantScores] = {}
     for name, folder, mode, anomaly_text, count in variants:

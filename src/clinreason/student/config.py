@@ -57,6 +57,14 @@ class TrainConfig(BaseModel):
         description="balanced: each example's loss weighted by n / (classes x n_class), so a minority class is "
         "not drowned by the majority; none: every example alike.",
     )
+    claim_weight: float = Field(
+        default=1.0,
+        ge=1.0,
+        le=20.0,
+        description="Loss weight of the rationale's claim tokens (its numbers and the words grading them, "
+        "clinreason.student.data.CLAIM_PATTERN) against 1 for the other tokens; 1: plain token average. The "
+        "validation loss stays unweighted.",
+    )
     eval_batch_size: int = Field(default=16, ge=1)
     patience: int = Field(default=3, ge=1, description="Evaluations without improvement before stopping.")
     seed: int = 0

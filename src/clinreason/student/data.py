@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -101,6 +102,7 @@ class Encoded:
     truncated: bool
     series: tuple[list[list[float]], list[list[bool]]] | None = None
     weight: float = 1.0  # of this example's tokens in the loss (class-balanced weighting)
+    token_weights: list[float] | None = None  # per position of `labels` (claim-token weighting), or None
 
 
 def prompt_ids(tokenizer: Any, prompt: str, kind: str) -> list[int]:
@@ -114,16 +116,45 @@ def prompt_ids(tokenizer: Any, prompt: str, kind: str) -> list[int]:
     return list(tokenizer(prompt, add_special_tokens=True)["input_ids"])
 
 
-def encode(tokenizer: Any, example: Example, kind: str, max_length: int) -> Encoded:
-    """Causal: prompt + target + EOS with the loss on the target; seq2seq: encoder input and decoder labels."""
+# What a rationale claims about the record: its numbers (values, counts, hours) and the words that grade
+# them. Claim-token weighting puts more of the loss on these tokens, where a wrong token is a false claim.
+CLAIM_PATTERN = re.compile(
+    r"\d+(?:[.,]\d+)?|\b(?:high|higher|low|lower|elevated|raised|reduced|normal|abnormal|above|below|"
+    r"increased|decreased|rising|falling|stable|tachycardi\w*|bradycardi\w*|hypotensi\w*|hypertensi\w*|"
+    r"hypox\w*|fever\w*|febrile|afebrile)\b",
+    re.IGNORECASE,
+)
+
+
+def claim_token_mask(tokenizer: Any, text: str) -> tuple[list[int], list[bool]]:
+    """(token ids of `text`, whether each token overlaps a claim span of CLAIM_PATTERN); fast tokenizers."""
+    encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    spans = [match.span() for match in CLAIM_PATTERN.finditer(text)]
+    flags = [any(start < end_ and begin < end for begin, end_ in spans) for start, end in encoded["offset_mapping"]]
+    return list(encoded["input_ids"]), flags
+
+
+def encode(tokenizer: Any, example: Example, kind: str, max_length: int, claim_weight: float = 1.0) -> Encoded:
+    """Causal: prompt + target + EOS with the loss on the target; seq2seq: encoder input and decoder labels.
+    `claim_weight` != 1: the target's claim tokens (CLAIM_PATTERN) weigh that much in the loss."""
     prompt = prompt_ids(tokenizer, example.prompt, kind)
-    target = list(tokenizer(example.target, add_special_tokens=False)["input_ids"]) + [tokenizer.eos_token_id]
+    weights: list[float] | None = None
+    if claim_weight != 1.0:
+        ids, claims = claim_token_mask(tokenizer, example.target)
+        target = [*ids, tokenizer.eos_token_id]
+        weights = [claim_weight if claim else 1.0 for claim in claims] + [1.0]
+    else:
+        target = list(tokenizer(example.target, add_special_tokens=False)["input_ids"]) + [tokenizer.eos_token_id]
     if kind == "seq2seq":
         truncated = len(prompt) > max_length or len(target) > max_length
-        return Encoded(prompt[-max_length:], target[:max_length], example.task, truncated, example.series)
+        cut = None if weights is None else weights[:max_length]
+        return Encoded(prompt[-max_length:], target[:max_length], example.task, truncated, example.series, 1.0, cut)
     truncated = len(prompt) + len(target) > max_length
     if truncated:  # keep the whole answer; cut the start of the prompt
         keep = max(max_length - len(target), 8)
         prompt = prompt[-keep:]
         target = target[: max_length - len(prompt)]
-    return Encoded(prompt + target, [-100] * len(prompt) + target, example.task, truncated, example.series)
+    positions = None if weights is None else [1.0] * len(prompt) + weights[: len(target)]
+    return Encoded(
+        prompt + target, [-100] * len(prompt) + target, example.task, truncated, example.series, 1.0, positions
+    )

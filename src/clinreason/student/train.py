@@ -93,6 +93,11 @@ def collate(items: Sequence[Encoded], pad_id: int, kind: str) -> dict[str, Any]:
     batch = _collate_text(items, pad_id, kind)
     if any(i.weight != 1.0 for i in items):
         batch["weights"] = torch.tensor([i.weight for i in items], dtype=torch.float32)
+    if any(i.token_weights is not None for i in items):
+        width = max(len(i.labels) for i in items)
+        rows = [i.token_weights or [1.0] * len(i.labels) for i in items]
+        padded = [r + [1.0] * (width - len(r)) if kind == "seq2seq" else [1.0] * (width - len(r)) + r for r in rows]
+        batch["token_weights"] = torch.tensor(padded, dtype=torch.float32)
     with_series = [i.series for i in items if i.series is not None]
     if with_series:
         shape = (len(with_series[0][0]), len(with_series[0][0][0]))
@@ -174,6 +179,9 @@ def batch_loss(
     mask = (targets != -100).float()
     if "weights" in batch:  # class-balanced: each example's tokens count with its class's weight
         mask = mask * batch["weights"].to(mask.device)[:, None]
+    if "token_weights" in batch:  # claim tokens count more (encode's claim_weight)
+        token_weights = batch["token_weights"].to(mask.device)
+        mask = mask * (token_weights if kind == "seq2seq" else token_weights[:, -targets.shape[1] :])
     if objective != "multitask":
         return (losses * mask).sum() / mask.sum().clamp(min=1)
     total, weight = losses.new_zeros(()), 0.0
@@ -287,7 +295,7 @@ def train(
         student.model = model
     if config.gradient_checkpointing:
         _checkpoint_activations(model)
-    encoded = [encode(tokenizer, e, kind, config.max_length) for e in train_examples]
+    encoded = [encode(tokenizer, e, kind, config.max_length, config.claim_weight) for e in train_examples]
     if config.class_weighting == "balanced":
         for item, weight in zip(encoded, class_weights(train_examples), strict=True):
             item.weight = weight
