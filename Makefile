@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # The CPU build of torch; an unpinned torch would pull a multi-GB CUDA build.
 TORCH_PIN := torch==2.13.0
 
-.PHONY: demo test test-fast lint format clean
+.PHONY: demo test test-fast lint format clean browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,17 @@ $(STAMP): pyproject.toml | $(BIN)/python
 demo: $(STAMP)
 	$(BIN)/clinreason demo
 
+# Chromium and its driver (Debian packages) for the review page's browser test; needs root or sudo,
+# else the test is skipped with a message (in CI, where CI is set, it fails instead).
+APT_BROWSER := apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
+browser:
+	@command -v chromedriver >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then sh -c '$(APT_BROWSER)' >/dev/null; \
+	  elif sudo -n true 2>/dev/null; then sudo sh -c '$(APT_BROWSER)' >/dev/null; \
+	  else echo "chromium + chromedriver missing and no root: the browser test will be skipped"; fi; }
+
 # Every test, the slow end-to-end ones included (what CI runs).
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -m "slow or not slow"
 
 # Fast unit tests only (same as a bare `pytest`).

@@ -71,3 +71,30 @@ def test_no_claims_gives_no_rate() -> None:
 def test_equal_follows_shown_precision() -> None:
     assert equal(30.2, 30.2, 1) and equal(30.0, 30.04, 1) and not equal(30.3, 30.2, 1)
     assert equal(180, 180.0) and equal(0.36, 0.364) and not equal(0.35, 0.364)
+
+
+def _statuses(text: str, record: PatientRecord = RECORD) -> list[tuple[str | None, str, str]]:
+    return [(c.finding, c.stated, c.verdict) for c in check_claims(text, record).claims if c.kind == "status"]
+
+
+def test_a_grade_after_a_semicolon_is_about_the_same_finding() -> None:
+    """One phrase, one verdict: 'normal weight' beside a BMI of 30.2 is wrong in either form."""
+    assert _statuses("Body mass index: 30.2 kg/m2, normal weight.") == [("bmi", "normal", "wrong")]
+    assert _statuses("Body mass index: 30.2 kg/m2, high; normal weight.") == [
+        ("bmi", "high", "supported"),
+        ("bmi", "normal", "wrong"),
+    ]
+    assert _statuses("Body mass index: 30.2 kg/m2. Normal weight.") == []  # a new sentence carries nothing
+
+
+def test_an_inverse_alias_is_checked_inverted() -> None:
+    """High glucose means low glucose tolerance: 'glucose tolerance is high' beside 180 mg/dL is wrong."""
+    glucose = RECORD.findings["glucose"].model_copy(update={"inverse_aliases": ("glucose tolerance",)})
+    high = RECORD.model_copy(update={"findings": {**RECORD.findings, "glucose": glucose}})
+    normal = high.model_copy(
+        update={"findings": {**high.findings, "glucose": glucose.model_copy(update={"value": 90.0})}}
+    )
+    assert _statuses("Glucose tolerance is high.", high) == [("glucose", "high glucose tolerance", "wrong")]
+    assert _statuses("Glucose tolerance is low.", high) == [("glucose", "low glucose tolerance", "supported")]
+    assert _statuses("Glucose tolerance is high.", normal) == [("glucose", "high glucose tolerance", "supported")]
+    assert _statuses("Plasma glucose: 180 mg/dL, high.", high) == [("glucose", "high", "supported")]

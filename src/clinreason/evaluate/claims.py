@@ -125,15 +125,18 @@ class _Mention:
     start: int
     end: int
     finding: Finding
+    inverse: bool = False  # named by an inverse alias: a stated grade means the opposite of the value's
 
 
 def _mentions(clause: str, findings: list[Finding]) -> list[_Mention]:
     """Non-overlapping mentions; where names overlap the longer one wins."""
     found: list[_Mention] = []
     for finding in findings:
-        for name in names_of(finding):
+        named = [(name, False) for name in names_of(finding)]
+        named += [(name.lower(), True) for name in finding.inverse_aliases]
+        for name, inverse in named:
             for match in re.finditer(rf"(?<![a-z0-9]){re.escape(name)}(?![a-z0-9])", clause):
-                found.append(_Mention(match.start(), match.end(), finding))
+                found.append(_Mention(match.start(), match.end(), finding, inverse))
     found.sort(key=lambda m: (m.start, -(m.end - m.start)))
     chosen: list[_Mention] = []
     for mention in found:
@@ -169,10 +172,14 @@ def check_claims(
         if finding.normal is not None:
             reference.update(v for v in (finding.normal.low, finding.normal.high) if v is not None)
     report = ClaimReport()
+    carried: Finding | None = None
     for raw in CLAUSE.split(rationale):
         clause = raw.strip().lower()
         if clause:
-            _check_clause(clause, raw.strip(), record, findings, categories, reference, report)
+            last = _check_clause(clause, raw.strip(), record, findings, categories, reference, report, carried)
+            # "Body mass index: 31.0 kg/m2, high; normal weight.": a grade after a semicolon is about the
+            # finding the sentence is about, so it is checked like one in the same clause
+            carried = last if raw.rstrip().endswith(";") else None
     return report
 
 
@@ -184,7 +191,9 @@ def _check_clause(
     categories: dict[str, set[str]],
     reference: set[float],
     report: ClaimReport,
-) -> None:
+    carried: Finding | None = None,
+) -> Finding | None:
+    """Adds the clause's claims; returns its last numeric finding mentioned (or the carried one)."""
     seen: set[tuple[str, str]] = set()
 
     def add(kind: ClaimKind, finding: Finding | None, stated: str, actual: str | None, verdict: Verdict) -> None:
@@ -223,13 +232,19 @@ def _check_clause(
         elif isinstance(finding.value, float) and not isinstance(finding.value, bool):
             status = _status_in(after[:45])
             if status is not None and finding.status is not None:
-                add(
-                    "status",
-                    finding,
-                    status,
-                    finding.status,
-                    "supported" if status == finding.status else "wrong",
-                )
+                if mention.inverse:  # "high glucose tolerance": the glucose is not high
+                    expected = {"high": {"normal", "low"}, "low": {"high"}, "normal": {"normal"}}[status]
+                    said = f"{status} {clause[mention.start : mention.end]}"
+                    inverted: Verdict = "supported" if finding.status in expected else "wrong"
+                    add("status", finding, said, finding.status, inverted)
+                else:
+                    add(
+                        "status",
+                        finding,
+                        status,
+                        finding.status,
+                        "supported" if status == finding.status else "wrong",
+                    )
     for match in NUMBER.finditer(clause):
         position, stated = match.start(), float(match.group(0))
         if any(s <= position < e for s, e in age_spans) or any(m.start <= position < m.end for m in mentions):
@@ -253,6 +268,12 @@ def _check_clause(
         if any(isinstance(f.value, float) and equal(stated, f.value, f.decimals) for f in findings):
             continue  # the patient's own value, phrased without the finding's name
         add("value", None, f"{match.group(0)} {unit.split()[0]}", None, "unsupported")
+    if not mentions and carried is not None and carried.status is not None:
+        status = _status_in(clause[:45])
+        if status is not None:
+            add("status", carried, status, carried.status, "supported" if status == carried.status else "wrong")
+    numeric = [m.finding for m in mentions if isinstance(m.finding.value, float)]
+    return numeric[-1] if numeric else (carried if not mentions else None)
 
 
 def cohort_categories(cohort: Cohort) -> dict[str, set[str]]:

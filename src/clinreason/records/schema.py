@@ -56,6 +56,11 @@ class Finding(BaseModel):
     decimals: int | None = Field(default=None, ge=0, description="Digits shown after the point.")
     group: str | None = Field(default=None, description="e.g. 'cognition', 'mri_grade'.")
     aliases: tuple[str, ...] = Field(default=(), description="Other names a rationale may use for it.")
+    inverse_aliases: tuple[str, ...] = Field(
+        default=(),
+        description="Names of a quantity that moves against the value (e.g. 'glucose tolerance' of a 2-hour "
+        "glucose: high glucose means low tolerance); a grade stated about them is checked inverted.",
+    )
 
     @field_validator("value")
     @classmethod

@@ -99,6 +99,11 @@ class FindingSpec(_Spec):
     missing_values: list[str] = Field(default_factory=list, description="Extra codes meaning 'missing'.")
     group: str | None = None
     aliases: list[str] = Field(default_factory=list, description="Other names (used to check rationales).")
+    inverse_aliases: list[str] = Field(
+        default_factory=list,
+        description="Names of a quantity that moves against the value ('glucose tolerance' of a 2-hour glucose): "
+        "'high glucose tolerance' is checked as a glucose that is not high.",
+    )
     loinc: list[str] = Field(
         default_factory=list, description="LOINC codes of this finding (FHIR Observations are read by them)."
     )

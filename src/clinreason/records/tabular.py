@@ -197,4 +197,5 @@ def _finding(row: Row, spec: FindingSpec, missing: list[str]) -> Finding:
         decimals=spec.decimals,
         group=spec.group,
         aliases=tuple(spec.aliases),
+        inverse_aliases=tuple(spec.inverse_aliases),
     )
