@@ -47,7 +47,7 @@ def judge(
             run, rubric, config, with_gold=with_gold, limit=limit, seed=seed, cache=cache, observer=observer
         )
         observer.finish()
-    console.print(judge_table(summary), highlight=False)
+    console.print(judge_table(summary), highlight=False, soft_wrap=True)
     err_console.print(f"written to {run / 'judge'} (and metrics.json, report.html)", highlight=False)
 
 
@@ -69,7 +69,7 @@ def review(
     from clinreason.pipeline.judge import review_summary, review_table, serve_review, write_review_export
 
     if summary:
-        console.print(review_table(review_summary(run, rubric)), highlight=False)
+        console.print(review_table(review_summary(run, rubric)), highlight=False, soft_wrap=True)
         return
     if export is not None:
         count = write_review_export(run, rubric, export)
