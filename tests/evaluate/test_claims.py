@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 from clinreason.evaluate.claims import check_claims, equal
 from clinreason.records import Finding, PatientRecord, ReferenceRange
 
@@ -98,3 +100,43 @@ def test_an_inverse_alias_is_checked_inverted() -> None:
     assert _statuses("Glucose tolerance is low.", high) == [("glucose", "low glucose tolerance", "supported")]
     assert _statuses("Glucose tolerance is high.", normal) == [("glucose", "high glucose tolerance", "supported")]
     assert _statuses("Plasma glucose: 180 mg/dL, high.", high) == [("glucose", "high", "supported")]
+
+
+@pytest.mark.parametrize(
+    ("rationale", "stated", "expected"),
+    [
+        (  # the teacher's te-209 reference: label-conditioned, arguing against its own findings
+            "1. Glucose: 171 mg/dL.\nHigh glucose tolerance, high blood pressure and strong family history "
+            "indicate no diabetes.",
+            "no diabetes",
+            True,
+        ),
+        ("Glucose and BMI are high, which indicates diabetes.", "diabetes", False),
+        ("Glucose is normal and blood pressure is normal, which suggests diabetes.", "diabetes", True),
+        ("Normal glucose and normal BMI suggest no diabetes.", "no diabetes", False),
+        ("Glucose: 171 mg/dL. BMI: 35.", "diabetes", None),  # no concluding sentence
+        ("High glucose indicates diabetes.", None, None),
+    ],
+)
+def test_a_conclusion_against_its_own_findings_is_flagged(
+    rationale: str, stated: str | None, expected: bool | None
+) -> None:
+    from clinreason.evaluate.claims import conclusion_conflict
+
+    assert conclusion_conflict(rationale, stated) is expected
+
+
+def test_rationale_metrics_count_conclusion_conflicts() -> None:
+    from clinreason.evaluate.summary import rationale_metrics
+
+    texts = {"p": "High glucose and high BMI indicate no diabetes.", "q": "High glucose indicates diabetes."}
+    records = {"p": RECORD, "q": RECORD.model_copy(update={"id": "q"})}
+    metrics = rationale_metrics(
+        texts,
+        records,
+        stated={"p": "no diabetes", "q": "diabetes"},
+        predicted={"p": "no diabetes", "q": "diabetes"},
+        bertscore=False,
+    )
+    assert metrics is not None and metrics.conclusion_conflicts == 1
+    assert rationale_metrics(texts, records, bertscore=False).conclusion_conflicts is None  # type: ignore[union-attr]

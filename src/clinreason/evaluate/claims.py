@@ -284,3 +284,34 @@ def cohort_categories(cohort: Cohort) -> dict[str, set[str]]:
             if isinstance(finding.value, str):
                 values.setdefault(key, set()).add(finding.value)
     return values
+
+
+# A label that names the absence of the condition: its rationale should not conclude from abnormal findings.
+NEGATIVE_LABEL = re.compile(r"^(no|non|not|normal|healthy|benign|control|negative|absent)\b|^non", re.IGNORECASE)
+CONCLUDING = re.compile(
+    r"\b(indicat\w*|suggest\w*|consistent with|point\w* to|support\w*|therefore|thus|overall|taken together|"
+    r"in conclusion|in summary|likely|diagnosis)\b",
+    re.IGNORECASE,
+)
+ABNORMAL_WORDS = re.compile(r"\b(high|elevated|raised|increased|low|reduced|decreased|abnormal|strong|severe)\b", re.I)
+NORMAL_WORDS = re.compile(r"\b(normal|unremarkable|within (the )?(normal|reference) range)\b", re.IGNORECASE)
+
+
+def conclusion_conflict(rationale: str, stated: str | None) -> bool | None:
+    """Whether the rationale's concluding sentence argues against its own conclusion: it names two or more
+    abnormal findings and concludes the absence of the condition ("high blood pressure and a strong
+    family history indicate no diabetes"), or names only normal findings (two or more) and concludes
+    its presence. None when there is no stated label or no concluding sentence. A heuristic on wording:
+    it does not know which findings bear on which condition."""
+    if not stated:
+        return None
+    sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+|\n+", rationale) if s.strip()]
+    concluding = [s for s in sentences if CONCLUDING.search(s) and not s.lower().startswith("final diagnosis")]
+    if not concluding:
+        return None
+    sentence = concluding[-1]
+    abnormal = len(ABNORMAL_WORDS.findall(sentence))
+    normal = len(NORMAL_WORDS.findall(sentence))
+    if NEGATIVE_LABEL.search(stated.strip()):
+        return abnormal >= 2 and normal == 0
+    return normal >= 2 and abnormal == 0

@@ -14,7 +14,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 from sklearn.metrics import accuracy_score, f1_score
 
-from clinreason.evaluate.claims import check_claims
+from clinreason.evaluate.claims import check_claims, conclusion_conflict
 from clinreason.evaluate.decision import DecisionRule, apply_rule
 from clinreason.evaluate.diagnosis import DiagnosisMetrics, diagnosis_metrics
 from clinreason.evaluate.text import TextMetrics, text_metrics
@@ -37,6 +37,11 @@ class RationaleMetrics(BaseModel):
     hallucinations_per_rationale: float | None
     mean_words: float | None
     text: TextMetrics | None = Field(default=None, description="Against the teacher's rationales.")
+    conclusion_conflicts: int | None = Field(
+        default=None,
+        description="Rationales whose concluding sentence argues against their stated label "
+        "(evaluate.claims.conclusion_conflict); None when no stated labels were given.",
+    )
 
 
 class FittedRuleMetrics(BaseModel):
@@ -119,6 +124,9 @@ def rationale_metrics(
         hallucinations_per_rationale=(wrong + unsupported) / len(ids),
         mean_words=float(np.mean([len(rationales[i].split()) for i in ids])),
         text=text,
+        conclusion_conflicts=None
+        if stated is None
+        else sum(bool(conclusion_conflict(rationales[i], stated.get(i))) for i in ids),
     )
 
 
