@@ -10,6 +10,7 @@ not finished.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import os
@@ -20,6 +21,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 from pydantic import BaseModel, Field
 
@@ -162,6 +164,25 @@ def record_ratings(
     for slot, scores in ratings.items():
         item = by_slot[slot]
         store.save(rater, patient.record_id, item.model, slot, scores, comments.get(slot, "").strip())
+
+
+def write_ratings_csv(rows: Sequence[dict[str, object]], rubric: Rubric, handle: TextIO) -> None:
+    """The ratings (`ReviewStore.rows`) as CSV: one row per rating, one column per criterion."""
+    writer = csv.writer(handle)
+    writer.writerow(["rater", "record_id", "model", "slot", *rubric.names, "comment", "created"])
+    for row in rows:
+        scores: dict[str, int] = row["scores"]  # type: ignore[assignment]
+        writer.writerow(
+            [
+                row["rater"],
+                row["record_id"],
+                row["model"],
+                row["slot"],
+                *(scores.get(c) for c in rubric.names),
+                row["comment"],
+                row["created"],
+            ]
+        )
 
 
 class CriterionAgreement(BaseModel):

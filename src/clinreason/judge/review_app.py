@@ -8,7 +8,6 @@ GET  /api/export.json, /api/export.csv   every rating (with the models' names, f
 
 from __future__ import annotations
 
-import csv
 import html
 import io
 import json
@@ -26,6 +25,7 @@ from clinreason.judge.review import (
     next_patient,
     record_ratings,
     shown_order,
+    write_ratings_csv,
 )
 from clinreason.judge.rubric import Rubric
 
@@ -159,21 +159,7 @@ def create_review_app(
     @app.get("/api/export.csv", response_class=PlainTextResponse)
     def export_csv() -> str:
         out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(["rater", "record_id", "model", "slot", *rubric.names, "comment", "created"])
-        for row in store.rows():
-            scores: dict[str, int] = row["scores"]  # type: ignore[assignment]
-            writer.writerow(
-                [
-                    row["rater"],
-                    row["record_id"],
-                    row["model"],
-                    row["slot"],
-                    *(scores.get(c) for c in rubric.names),
-                    row["comment"],
-                    row["created"],
-                ]
-            )
+        write_ratings_csv(store.rows(), rubric, out)
         return out.getvalue()
 
     return app

@@ -234,7 +234,7 @@ def review_table(summary: Any) -> str:
 
 
 def write_review_export(folder: str | Path, rubric_name: str, out: str | Path) -> int:
-    import csv
+    from clinreason.judge.review import write_ratings_csv
 
     store, rubric, _ = _review_parts(Path(folder), rubric_name)
     rows = store.rows()
@@ -243,20 +243,6 @@ def write_review_export(folder: str | Path, rubric_name: str, out: str | Path) -
         out.write_text(json.dumps(rows, indent=2) + "\n")
     else:
         with out.open("w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["rater", "record_id", "model", "slot", *rubric.names, "comment", "created"])
-            for row in rows:
-                scores: dict[str, int] = row["scores"]
-                writer.writerow(
-                    [
-                        row["rater"],
-                        row["record_id"],
-                        row["model"],
-                        row["slot"],
-                        *(scores.get(c) for c in rubric.names),
-                        row["comment"],
-                        row["created"],
-                    ]
-                )
+            write_ratings_csv(rows, rubric, handle)
     out.chmod(0o600)
     return len(rows)

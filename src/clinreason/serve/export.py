@@ -14,7 +14,6 @@ A LoRA checkpoint needs its base model where it is loaded (a packaged name, a fo
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from datetime import UTC, datetime
@@ -24,6 +23,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from clinreason import __version__
+from clinreason.checksums import file_sha256
 from clinreason.errors import CheckpointError, ConfigError
 from clinreason.evaluate.decision import DecisionRule
 from clinreason.pipeline.card import StudentCard
@@ -53,14 +53,6 @@ class ExportManifest(BaseModel):
     clinreason_version: str
     created: str
     files: dict[str, str] = Field(description="Path inside the export -> sha256.")
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def export_student(run: str | Path, out: str | Path, variant: str | None = None, gguf: GgufType | None = None) -> Path:
@@ -97,7 +89,7 @@ def export_student(run: str | Path, out: str | Path, variant: str | None = None,
         write_gguf(model.student, out / GGUF_FILE, gguf, name=model.card.model_id)
         chatml = "<|im_start|>" in str(getattr(model.student.tokenizer, "chat_template", "") or "")
         (out / "Modelfile").write_text(ollama_modelfile(GGUF_FILE, STUDENT_SYSTEM, chatml=chatml))
-    files = {str(path.relative_to(out)): _sha256(path) for path in sorted(out.rglob("*")) if path.is_file()}
+    files = {str(path.relative_to(out)): file_sha256(path) for path in sorted(out.rglob("*")) if path.is_file()}
     manifest = ExportManifest(
         model_id=model.card.model_id,
         variant=model.variant,
@@ -121,7 +113,7 @@ def verify_export(folder: str | Path) -> ExportManifest:
         path = folder / name
         if not path.is_file():
             raise CheckpointError(f"{path}: missing from the export; export the run again")
-        if _sha256(path) != expected:
+        if file_sha256(path) != expected:
             raise CheckpointError(f"{path}: its sha256 does not match the export's manifest; export the run again")
     present = {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()} - {MANIFEST}
     extra = sorted(present - set(manifest.files))

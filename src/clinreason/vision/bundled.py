@@ -15,7 +15,6 @@ not possible, put the same file in that folder by hand; the error says which fil
 
 from __future__ import annotations
 
-import hashlib
 import io
 import logging
 import tarfile
@@ -26,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from clinreason.checksums import file_sha256
 from clinreason.errors import DataError
 from clinreason.paths import cache_home
 from clinreason.vision.data import Slice2D, Volume, read_image, volume_slices
@@ -65,14 +65,6 @@ def data_home() -> Path:
     return cache_home() / "data"
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def fetch(remote: RemoteFile, folder: Path | None = None) -> Path:
     """The file, downloaded once and verified; a mismatching file is refused, not used."""
     folder = folder or data_home()
@@ -89,7 +81,7 @@ def fetch(remote: RemoteFile, folder: Path | None = None) -> Path:
                 f"cannot download {remote.url} ({exc}); download it by hand and put it here", file=path
             ) from exc
         partial.replace(path)
-    actual = _sha256(path)
+    actual = file_sha256(path)
     if actual != remote.sha256:
         raise DataError(f"sha256 {actual} does not match the pinned {remote.sha256}; delete the file", file=path)
     return path
