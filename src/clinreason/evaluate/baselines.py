@@ -19,9 +19,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from clinreason.evaluate.decision import fit_decision_rule
+from clinreason.evaluate.summary import ModelMetrics, model_metrics
 from clinreason.records.schema import PatientRecord
 
 BaselineName = Literal["logistic_regression", "gradient_boosting"]
+BASELINES: tuple[BaselineName, ...] = ("logistic_regression", "gradient_boosting")
 
 
 def feature_frame(records: Sequence[PatientRecord]) -> pd.DataFrame:
@@ -82,3 +85,33 @@ def fit_predict_baseline(
             probabilities[:, column] = raw[:, classes.index(label)]
     predicted = [labels[int(i)] for i in probabilities.argmax(axis=1)]
     return predicted, probabilities
+
+
+def evaluate_baselines(
+    train: Sequence[PatientRecord],
+    validation: Sequence[PatientRecord],
+    test: Sequence[PatientRecord],
+    labels: Sequence[str],
+    *,
+    seed: int = 0,
+    bootstrap: int = 1000,
+) -> dict[str, ModelMetrics]:
+    """Each baseline fitted once on `train`; its validation probabilities fit the decision rule (as for the
+    students) and `test` is scored by argmax and by that rule. Keys: `baseline:<name>`."""
+    gold = [record.labels[0] for record in test]
+    results: dict[str, ModelMetrics] = {}
+    for name in BASELINES:
+        predicted, probabilities = fit_predict_baseline(name, train, list(validation) + list(test), labels, seed=seed)
+        held = len(validation)
+        rule = fit_decision_rule([r.labels[0] for r in validation], probabilities[:held], labels) if held else None
+        results[f"baseline:{name}"] = model_metrics(
+            "baseline",
+            gold,
+            predicted[held:],
+            labels,
+            probabilities[held:],
+            bootstrap=bootstrap,
+            notes=[f"trained on the same {len(train)} patients' raw features"],
+            rule=rule,
+        )
+    return results

