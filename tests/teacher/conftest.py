@@ -24,7 +24,7 @@ def llama_server(smollm2: Path) -> Iterator[Any]:
 
     params = xlc.CommonParams()
     params.model.path = str(smollm2)
-    params.model_alias = "smollm2"
+    params.model_alias = {"smollm2"}  # a set of names; a str would be read as its letters
     params.n_parallel = 2
     params.n_ctx = 4096
     params.cpuparams.n_threads = 2

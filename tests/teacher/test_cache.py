@@ -1,13 +1,17 @@
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from clinreason.teacher.backend import Completion, Sampling
-from clinreason.teacher.cache import CacheError, TeacherCache, cache_key
+from clinreason.teacher.cache import CacheError, TeacherCache, cache_key, cached_chat
 
 MESSAGES = [{"role": "user", "content": "hello"}]
 
@@ -88,8 +92,75 @@ def test_export_jsonl(tmp_path: Path) -> None:
 def test_corrupt_cache_file_is_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "cache.sqlite"
     path.write_bytes(b"this is not a database" * 100)
-    with pytest.raises(CacheError, match=r"cache\.sqlite: cannot open the teacher cache"):
+    with pytest.raises(CacheError, match=r"cache\.sqlite: the teacher cache is damaged .*sqlite3 .* \.recover"):
         TeacherCache(path)
+    assert path.read_bytes() == b"this is not a database" * 100  # left as it was
+
+
+def test_a_truncated_cache_fails_on_use_with_the_file_named_and_kept(tmp_path: Path) -> None:
+    path = tmp_path / "cache.sqlite"
+    with TeacherCache(path) as cache:
+        for i in range(300):
+            _put(cache, f"k{i}", "x" * 2000)
+    with sqlite3.connect(path) as db:  # fold the WAL in, as a finished run leaves the file
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CacheError, match=r"cache\.sqlite: the teacher cache is damaged"), TeacherCache(path) as cache:
+        for i in range(300):
+            cache.get(f"k{i}")
+        len(cache)
+    assert path.read_bytes() == data[: len(data) // 2]
+
+
+class _Counting:
+    """A backend double that counts its calls; `release` lets a waiting test continue."""
+
+    kind, model_id, max_concurrency = "gguf", "m", 1
+
+    def __init__(self, gate: threading.Event | None = None) -> None:
+        self.calls = 0
+        self.gate = gate
+
+    def chat(self, messages: object, sampling: Sampling) -> Completion:
+        self.calls += 1
+        if self.gate is not None:
+            self.gate.wait(10)
+        return Completion(text=f"answer {self.calls}", completion_tokens=2)
+
+
+def test_a_key_claimed_by_a_live_process_is_waited_for_not_generated_again(tmp_path: Path) -> None:
+    path = tmp_path / "cache.sqlite"
+    key = cache_key("gguf", "m", "p@v1", MESSAGES, Sampling())
+    with TeacherCache(path) as first, TeacherCache(path) as second:
+        second.owner = f"{first.owner.rpartition(':')[0]}:{os.getppid()}"  # another live process
+        assert second.claim(key) and not first.claim(key)
+        backend = _Counting()
+        got: list[tuple[Completion, str, bool]] = []
+        waiter = threading.Thread(target=lambda: got.append(cached_chat(backend, first, "p@v1", MESSAGES, Sampling())))
+        waiter.start()
+        time.sleep(0.5)
+        assert not got and backend.calls == 0  # waiting for the other process's answer
+        _put(second, key, "from the other process")
+        second.release(key)
+        waiter.join(10)
+        assert got and got[0][0].text == "from the other process" and got[0][2] is True
+        assert backend.calls == 0
+
+
+def test_a_claim_of_a_dead_process_is_taken_over(tmp_path: Path) -> None:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    key = cache_key("gguf", "m", "p@v1", MESSAGES, Sampling())
+    with TeacherCache(tmp_path / "cache.sqlite") as cache:
+        killed = TeacherCache(tmp_path / "cache.sqlite")
+        killed.owner = f"{cache.owner.rpartition(':')[0]}:{dead.pid}"
+        assert killed.claim(key)
+        killed.close()
+        backend = _Counting()
+        completion, _, from_cache = cached_chat(backend, cache, "p@v1", MESSAGES, Sampling())
+        assert completion.text == "answer 1" and not from_cache and backend.calls == 1
+        assert cache.claim(key) and cache.get(key) is not None
 
 
 def test_foreign_database_is_refused(tmp_path: Path) -> None:

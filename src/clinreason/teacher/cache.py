@@ -3,7 +3,9 @@
 The key is a hash of (backend, model, prompt id, rendered messages, sampling settings): the same
 request is never generated twice. Every generation is committed the moment it finishes, in WAL
 mode, so a run killed half way keeps all finished work and a restarted run resumes from the cache.
-One connection is shared by the slots behind a lock; other processes may use the same file.
+One connection is shared by the slots behind a lock; other processes may use the same file: a process
+claims a key before generating it (the `claims` table), so two runs on one cache never generate the
+same request twice; a claim whose process has died (killed, say) is taken over at once.
 """
 
 from __future__ import annotations
@@ -40,6 +42,10 @@ CREATE TABLE IF NOT EXISTS generations (
     created_at REAL NOT NULL
 )"""
 INDEX = "CREATE INDEX IF NOT EXISTS generations_record ON generations (cohort, record_id)"
+CLAIMS = "CREATE TABLE IF NOT EXISTS claims (key TEXT PRIMARY KEY, owner TEXT NOT NULL, claimed_at REAL NOT NULL)"
+# A claim older than this is taken over even if its owner seems alive (another host, a hung process).
+STALE_CLAIM_S = 900.0
+WAIT_POLL_S = 0.2
 COLUMNS = {
     "key",
     "backend",
@@ -56,6 +62,37 @@ COLUMNS = {
 
 class CacheError(ClinreasonError):
     """The cache file cannot be opened or is not a clinreason cache."""
+
+
+def _corrupt(path: Path, exc: Exception) -> CacheError:
+    """The message for a cache SQLite cannot read; the file is left as it is."""
+    return CacheError(
+        f"{path}: the teacher cache is damaged ({exc}); it was left untouched. Recover what it holds with "
+        f"`sqlite3 {path} .recover | sqlite3 {path.with_suffix('.recovered.sqlite')}` and run again with "
+        f"--cache {path.with_suffix('.recovered.sqlite')}, or move the file away to start a new cache"
+    )
+
+
+def _owner() -> str:
+    import socket
+
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _alive(owner: str) -> bool:
+    """Whether a claim's process still runs (only knowable on this host; elsewhere: assume it does)."""
+    import socket
+
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @dataclass(frozen=True)
@@ -117,19 +154,53 @@ class TeacherCache:
                     f"{sorted(COLUMNS - columns)}); give another --cache path"
                 )
             self._db.execute(INDEX)
+            self._db.execute(CLAIMS)
         except sqlite3.DatabaseError as exc:
-            raise CacheError(
-                f"{self.path}: cannot open the teacher cache ({exc}); move the file away to start a new cache"
-            ) from exc
+            raise _corrupt(self.path, exc) from exc
+        self.owner = _owner()
+
+    def _run(self, sql: str, parameters: tuple[object, ...] = ()) -> tuple[tuple[object, ...] | None, int]:
+        """(the first row, rows changed), read under the lock: the slots share one connection."""
+        with self._lock:
+            try:
+                cursor = self._db.execute(sql, parameters)
+                return cursor.fetchone(), cursor.rowcount
+            except sqlite3.DatabaseError as exc:
+                if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+                    raise CacheError(
+                        f"{self.path}: the teacher cache stayed locked by another process ({exc})"
+                    ) from exc
+                raise _corrupt(self.path, exc) from exc
 
     def get(self, key: str) -> CachedGeneration | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT key, text, finish_reason, prompt_tokens, completion_tokens, seconds, created_at "
-                "FROM generations WHERE key = ?",
-                (key,),
-            ).fetchone()
-        return CachedGeneration(*row) if row else None
+        row, _ = self._run(
+            "SELECT key, text, finish_reason, prompt_tokens, completion_tokens, seconds, created_at "
+            "FROM generations WHERE key = ?",
+            (key,),
+        )
+        return CachedGeneration(*row) if row else None  # type: ignore[arg-type]  # the columns, in order
+
+    def claim(self, key: str) -> bool:
+        """Take the right to generate `key`: True unless a live process holds a fresh claim on it."""
+        now = time.time()
+        if self._run("INSERT OR IGNORE INTO claims VALUES (?, ?, ?)", (key, self.owner, now))[1] == 1:
+            return True
+        row, _ = self._run("SELECT owner, claimed_at FROM claims WHERE key = ?", (key,))
+        if row is None:  # released in between
+            return self.claim(key)
+        owner, claimed_at = str(row[0]), float(row[1])  # type: ignore[arg-type]
+        if owner == self.owner:
+            return True
+        if _alive(owner) and now - claimed_at < STALE_CLAIM_S:
+            return False
+        _, taken = self._run(
+            "UPDATE claims SET owner = ?, claimed_at = ? WHERE key = ? AND owner = ? AND claimed_at = ?",
+            (self.owner, now, key, owner, claimed_at),
+        )
+        return taken == 1
+
+    def release(self, key: str) -> None:
+        self._run("DELETE FROM claims WHERE key = ? AND owner = ?", (key, self.owner))
 
     def put(
         self,
@@ -163,19 +234,21 @@ class TeacherCache:
             completion.seconds,
             time.time(),
         )
-        with self._lock:
-            self._db.execute("INSERT OR IGNORE INTO generations VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", row)
+        self._run("INSERT OR IGNORE INTO generations VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", row)
 
     def __len__(self) -> int:
-        with self._lock:
-            return int(self._db.execute("SELECT COUNT(*) FROM generations").fetchone()[0])
+        row, _ = self._run("SELECT COUNT(*) FROM generations")
+        return int(row[0]) if row else 0  # type: ignore[call-overload]
 
     def rows(self, cohort: str | None = None) -> Iterator[dict[str, object]]:
         query = "SELECT * FROM generations" + (" WHERE cohort = ?" if cohort else "") + " ORDER BY created_at"
         with self._lock:
-            cursor = self._db.execute(query, (cohort,) if cohort else ())
-            names = [d[0] for d in cursor.description]
-            rows = cursor.fetchall()
+            try:
+                cursor = self._db.execute(query, (cohort,) if cohort else ())
+                names = [d[0] for d in cursor.description]
+                rows = cursor.fetchall()
+            except sqlite3.DatabaseError as exc:
+                raise _corrupt(self.path, exc) from exc
         for row in rows:
             item = dict(zip(names, row, strict=True))
             item["messages"] = json.loads(str(item["messages"]))
@@ -272,19 +345,27 @@ def cached_chat(
     answer is stored before it is returned. A BackendError propagates; nothing is stored then."""
     key = cache_key(backend.kind, backend.model_id, prompt, messages, sampling)
     hit = cache.get(key)
+    while hit is None and not cache.claim(key):  # another process is generating it: wait for its answer
+        time.sleep(WAIT_POLL_S)
+        hit = cache.get(key)
     if hit is not None:
         return hit.completion(), key, True
-    completion = backend.chat(messages, sampling)
-    cache.put(
-        key,
-        backend=backend.kind,
-        model=backend.model_id,
-        prompt=prompt,
-        messages=messages,
-        sampling=sampling,
-        completion=completion,
-        cohort=cohort,
-        record_id=record_id,
-        attempt=attempt,
-    )
+    try:
+        if (hit := cache.get(key)) is not None:  # stored between our look and our claim
+            return hit.completion(), key, True
+        completion = backend.chat(messages, sampling)
+        cache.put(
+            key,
+            backend=backend.kind,
+            model=backend.model_id,
+            prompt=prompt,
+            messages=messages,
+            sampling=sampling,
+            completion=completion,
+            cohort=cohort,
+            record_id=record_id,
+            attempt=attempt,
+        )
+    finally:
+        cache.release(key)
     return completion, key, False
