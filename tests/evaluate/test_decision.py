@@ -58,3 +58,24 @@ def test_prior_correction_for_three_classes_by_hand() -> None:
 def test_bad_shapes_are_refused() -> None:
     with pytest.raises(ValueError, match="one probability row per patient"):
         fit_decision_rule(["healthy"], _binary([0.1, 0.2]), LABELS)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_threshold_is_the_best_cut_found_by_trying_every_one(seed: int) -> None:
+    from sklearn.metrics import f1_score
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(5, 60))
+    scores = np.round(rng.random(n), 1 if seed % 2 else 3)  # coarse scores: many ties
+    gold = [LABELS[int(rng.random() < s)] for s in scores]
+    rule = fit_decision_rule(gold, _binary(list(scores)), LABELS)
+    values = np.unique(scores)
+    cuts = np.concatenate([[values[0] - 1e-9], (values[:-1] + values[1:]) / 2]) if len(values) > 1 else values
+    tried = [
+        (f1_score(gold, [LABELS[int(s >= c)] for s in scores], labels=LABELS, average="macro", zero_division=0), c)
+        for c in cuts
+    ]
+    best = max(round(f, 12) for f, _ in tried)
+    nearest = min((abs(c - 0.5), c) for f, c in tried if round(f, 12) == best)[1]
+    assert rule.threshold == pytest.approx(nearest)
+    assert rule.validation_macro_f1 == pytest.approx(best)

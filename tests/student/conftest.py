@@ -53,6 +53,10 @@ SOURCE = CohortSource(name="toy", citation="none", licence="CC0")
 
 @pytest.fixture
 def toy_cohort() -> Cohort:
+    return make_toy_cohort()
+
+
+def make_toy_cohort() -> Cohort:
     """24 patients whose label follows glucose (high -> diabetes), with teacher-like rationales."""
     records = []
     for i in range(24):
@@ -82,6 +86,10 @@ def toy_cohort() -> Cohort:
 
 @pytest.fixture
 def toy_rationales(toy_cohort: Cohort) -> dict[str, str]:
+    return make_toy_rationales(toy_cohort)
+
+
+def make_toy_rationales(toy_cohort: Cohort) -> dict[str, str]:
     out = {}
     for record in toy_cohort.records:
         value = record.findings["glucose"].value

@@ -53,7 +53,7 @@ def test_causal_student_loss_falls(
     assert losses[-1] < 0.7 * losses[0], losses
     assert result.state.finished and (out_dir / "best" / "student.json").is_file()
     assert result.state.best_val_loss == min(losses)
-    assert not (out_dir / "last" / "accelerate").exists()  # a finished run keeps no resume weights
+    assert not list((out_dir / "last").glob("accelerate*"))  # a finished run keeps no resume weights
     again = train(tiny_causal(), train_examples, val_examples, _config(objective), out_dir)
     assert again.state == result.state  # nothing retrained, nothing to resume from
 

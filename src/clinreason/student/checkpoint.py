@@ -32,7 +32,9 @@ class CheckpointMeta(BaseModel):
 
 def write_meta(folder: str | Path, meta: CheckpointMeta) -> Path:
     path = Path(folder) / META_FILE
-    path.write_text(meta.model_dump_json(indent=2) + "\n")
+    tmp = path.with_name(META_FILE + ".tmp")  # whole or absent: its presence marks a complete checkpoint
+    tmp.write_text(meta.model_dump_json(indent=2) + "\n")
+    tmp.replace(path)
     return path
 
 

@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from clinreason.errors import ClinreasonError
-from clinreason.student.checkpoint import CheckpointMeta, write_meta
+from clinreason.student.checkpoint import META_FILE, CheckpointMeta, write_meta
 from clinreason.student.config import TrainConfig
 from clinreason.student.data import Encoded, Example, encode
 from clinreason.student.model import Student, keeps_logits, resolve_precision
@@ -326,10 +326,14 @@ def train(
 
     state = TrainState()
     last = out_dir / "last"
+    _recover_best(out_dir / "best")
     if resume and (last / STATE_FILE).is_file():
         state = TrainState.model_validate_json((last / STATE_FILE).read_text())
         if not state.finished:  # a finished run has dropped its resume weights
-            accelerator.load_state(str(last / "accelerate"))
+            weights = _resume_folder(last, state.global_step)
+            if not weights.is_dir() and (last / "accelerate").is_dir():  # saved before folders were per step
+                weights = last / "accelerate"
+            accelerator.load_state(str(weights))
             log.info("resumed at step %d (epoch %d, batch %d)", state.global_step, state.epoch, state.step_in_epoch)
     if state.finished:
         log.info("training in %s already finished", out_dir)
@@ -569,7 +573,7 @@ def _save_best(
     accelerator.wait_for_everyone()
     if not accelerator.is_main_process:
         return
-    tmp = folder.with_name(folder.name + ".tmp")
+    tmp, old = folder.with_name(folder.name + ".tmp"), folder.with_name(folder.name + ".old")
     shutil.rmtree(tmp, ignore_errors=True)
     accelerator.unwrap_model(model).save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
@@ -582,25 +586,52 @@ def _save_best(
         val_loss=state.best_val_loss,
         config=config,
     )
-    write_meta(tmp, meta)
-    shutil.rmtree(folder, ignore_errors=True)
+    write_meta(tmp, meta)  # written last: its presence marks a complete folder
+    # two renames, each atomic: a kill at any point leaves best/ or a complete best.tmp/best.old
+    shutil.rmtree(old, ignore_errors=True)
+    if folder.exists():
+        folder.replace(old)
     tmp.replace(folder)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _recover_best(folder: Path) -> None:
+    """Finish a swap of the best checkpoint that a kill interrupted (see `_save_best`)."""
+    tmp, old = folder.with_name(folder.name + ".tmp"), folder.with_name(folder.name + ".old")
+    if not folder.exists():
+        if (tmp / META_FILE).is_file():
+            tmp.replace(folder)
+        elif old.exists():
+            old.replace(folder)
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _resume_folder(last: Path, step: int) -> Path:
+    """The accelerate state of step `step`: one folder per step, written before the state file names it,
+    so a kill while weights are written leaves the previous step's folder and state intact."""
+    return last / f"accelerate-{step:08d}"
 
 
 def _save_last(accelerator: Any, folder: Path, state: TrainState, started: float | None, weights: bool = True) -> None:
     """The resume point; a finished run keeps only its state file (the best weights are in best/)."""
     accelerator.wait_for_everyone()
     folder.mkdir(parents=True, exist_ok=True)
-    if weights:
-        accelerator.save_state(str(folder / "accelerate"))
+    current = _resume_folder(folder, state.global_step) if weights else None
+    if current is not None:
+        shutil.rmtree(current, ignore_errors=True)
+        accelerator.save_state(str(current))
+    accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         elapsed = 0.0 if started is None else time.perf_counter() - started
         saved = state.model_copy(update={"train_seconds": state.train_seconds + elapsed})
         tmp = folder / (STATE_FILE + ".tmp")
         tmp.write_text(saved.model_dump_json(indent=2))
         tmp.replace(folder / STATE_FILE)
-        if not weights:  # only once the state file says the run is finished
-            shutil.rmtree(folder / "accelerate", ignore_errors=True)
+        # the state file now names `current` (or says the run is finished): older weights can go
+        for previous in folder.glob("accelerate*"):
+            if previous != current:
+                shutil.rmtree(previous, ignore_errors=True)
 
 
 def _result(out_dir: Path, state: TrainState, truncated: int, n_train: int, n_val: int) -> TrainResult:
