@@ -96,3 +96,60 @@ def test_a_rater_rates_the_server_restarts_and_the_rater_resumes(tmp_path: Path)
     assert len(rows) == 4 and {r["record_id"] for r in rows} == {"p0", "p1"}
     assert {r["scores"]["consistency"] for r in rows} == {4, 2}
     assert sum(r["comment"] == "reads well" for r in rows) == 2
+
+
+@pytest.mark.slow
+def test_ratings_survive_a_sigkilled_review_server(run_folder: Path, tmp_path: Path) -> None:
+    """`clinreason review` in its own process, killed with SIGKILL after two ratings and started again."""
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as seen
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    run = tmp_path / "run"
+    shutil.copytree(run_folder, run)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/"
+
+    def serve() -> subprocess.Popen[bytes]:
+        command = [sys.executable, "-m", "clinreason", "review", str(run), "--port", str(port), "--limit", "4"]
+        server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            assert server.poll() is None, "clinreason review exited"
+            try:
+                if httpx.get(url, timeout=2).status_code == 200:
+                    return server
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        raise AssertionError("clinreason review did not start in 120 s")
+
+    browser = _driver()
+    server = serve()
+    try:
+        _start(browser, url, "dr-bo")
+        first = _rate_current_patient(browser, 5)
+        second = _rate_current_patient(browser, 3)
+        server.send_signal(signal.SIGKILL)
+        server.wait(timeout=30)
+        server = serve()
+        _start(browser, url, "dr-bo")
+        title = WebDriverWait(browser, 20).until(seen.visibility_of_element_located((By.ID, "patient-title")))
+        assert title.text not in {first, second}  # resumed after the two rated patients
+        assert "Patient 3 of 4" in browser.find_element(By.ID, "status").text
+    finally:
+        browser.quit()
+        server.kill()
+        server.wait(timeout=30)
+    rows = ReviewStore(run / "review.sqlite").rows()
+    assert {r["rater"] for r in rows} == {"dr-bo"}
+    assert {f"Patient {r['record_id']}" for r in rows} == {first, second}
+    assert sorted({r["scores"]["consistency"] for r in rows}) == [3, 5]
