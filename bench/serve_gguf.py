@@ -4,7 +4,8 @@ measured side by side in this one run on the same patients.
 1. One rationale at a time: latency per patient (median over `--single` test patients).
 2. 8 patients at once: PyTorch in one batch of 8 (as `serve` micro-batches them), llama.cpp with 8
    parallel slots; patients per second.
-3. What the quantization costs: every test patient scored and explained by each engine (PyTorch fp32,
+3. What the quantization costs (and whether n-gram speculation, drafts copied from the prompt, changes
+   an answer): every test patient scored and explained by each engine (PyTorch fp32,
    GGUF f16, GGUF q8_0): accuracy, macro-F1, AUROC (argmax), verified-claim rate and wrong claims
    per rationale; and how often the GGUF rationale is the PyTorch one word for word.
 
@@ -27,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-ENGINES = ("pytorch fp32", "gguf f16", "gguf q8_0")
+ENGINES = ("pytorch fp32", "gguf f16", "gguf q8_0", "gguf f16 + ngram", "gguf q8_0 + ngram")
 
 
 def measure(run: Path, export: Path, engine: str, single: int, limit: int) -> dict[str, Any]:
@@ -40,13 +41,19 @@ def measure(run: Path, export: Path, engine: str, single: int, limit: int) -> di
     from clinreason.records import Splits, load_cohort
     from clinreason.serve.export import load_exported
     from clinreason.student.predict import predict
+    from clinreason.teacher.speculation import Speculation
 
     config = load_run_config(run / "config.yaml")
     tokens = config.evaluation.max_new_tokens
     cohort = load_cohort(config.data.cohort)
     test = Splits.load(run / "splits.json").apply(cohort, "test").records
     test = test[:limit] if limit else test
-    model = load_exported(export) if engine == "pytorch fp32" else load_exported(export, engine="llamacpp", slots=8)
+    speculation = Speculation(kind="ngram" if engine.endswith("+ ngram") else "none")
+    model = (
+        load_exported(export)
+        if engine == "pytorch fp32"
+        else load_exported(export, engine="llamacpp", slots=8, speculation=speculation)
+    )
     objective = model.objective
     predict(model.student, model.cohort, test[:1], objective, max_new_tokens=8)  # warm up
     times = []
@@ -143,7 +150,7 @@ def main() -> None:
                 )
                 same = f", rationale = PyTorch's for {equal}/{row['patients']}"
             print(
-                f"{engine:13s} one rationale {row['single_s']:.2f} s; 8 at once {row['rate']:.2f} patients/s; "
+                f"{engine:17s} one rationale {row['single_s']:.2f} s; 8 at once {row['rate']:.2f} patients/s; "
                 f"{row['patients']} test patients: accuracy {row['accuracy']:.3f}, macro-F1 {row['macro_f1']:.3f}, "
                 f"AUROC {row['auroc']:.3f}, verified {row['verified']:.3f}, wrong/rationale {row['wrong']:.3f}{same} "
                 f"({row['seconds']:.0f} s)",

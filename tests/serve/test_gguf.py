@@ -93,12 +93,19 @@ def test_llama_cpp_reads_the_file_and_agrees_with_pytorch(
         assert [e["id"] for e in reply["choices"][0]["logprobs"]["content"]] == out[0, len(ids) :].tolist()
 
 
-def test_the_llama_cpp_engine_writes_and_scores_as_pytorch(tmp_path: Path, tokenizer: Any) -> None:
+@pytest.mark.parametrize("speculation", ["none", "ngram"])
+def test_the_llama_cpp_engine_writes_and_scores_as_pytorch(tmp_path: Path, tokenizer: Any, speculation: str) -> None:
     from clinreason.serve.llamacpp import LlamaCppStudent
     from clinreason.student.predict import generate, option_probabilities_batch
+    from clinreason.teacher.speculation import Speculation
 
     student = prepare(make_tiny_llama(tokenizer, initializer_range=0.1), tokenizer, name="tiny", device="cpu")
-    engine = LlamaCppStudent(write_gguf(student, tmp_path / "tiny.gguf", "f32"), tokenizer, slots=2)
+    engine = LlamaCppStudent(
+        write_gguf(student, tmp_path / "tiny.gguf", "f32"),
+        tokenizer,
+        slots=2,
+        speculation=Speculation(kind=speculation),  # type: ignore[arg-type]
+    )  # n-gram drafts are verified by the model: the greedy text must not change
     prompts = [PROMPT, "A 31-year-old man with a BMI of 22.0 and a glucose of 92 mg/dL."]
     texts = engine.generate_texts(prompts, max_new_tokens=10)
     assert all(texts) and texts == generate(student, prompts, max_new_tokens=10)

@@ -30,6 +30,7 @@ from clinreason.pipeline.card import StudentCard
 from clinreason.records.schema import Cohort, Finding
 from clinreason.serve.gguf import GGUF_TYPES, GgufType, ollama_modelfile, write_gguf
 from clinreason.serve.model import Engine, ModelCard, ServedModel, load_run_student
+from clinreason.teacher.speculation import Speculation
 
 __all__ = ["ExportManifest", "ServingSpec", "export_student", "load_exported", "verify_export"]
 
@@ -122,9 +123,11 @@ def verify_export(folder: str | Path) -> ExportManifest:
     return manifest
 
 
-def load_exported(folder: str | Path, engine: Engine = "torch", slots: int = 4) -> ServedModel:
+def load_exported(
+    folder: str | Path, engine: Engine = "torch", slots: int = 4, speculation: Speculation | None = None
+) -> ServedModel:
     """An export, checked against its manifest; `engine="llamacpp"` runs its GGUF file on llama.cpp with
-    `slots` parallel sequences."""
+    `slots` parallel sequences and `speculation` (default: none)."""
     from clinreason.student.checkpoint import load_checkpoint, read_meta
 
     folder = Path(folder)
@@ -142,7 +145,9 @@ def load_exported(folder: str | Path, engine: Engine = "torch", slots: int = 4) 
             )
         meta = read_meta(folder / "model")
         tokenizer = AutoTokenizer.from_pretrained(str(folder / "model"))
-        student = LlamaCppStudent(folder / GGUF_FILE, tokenizer, name=manifest.model_id, slots=slots)
+        student = LlamaCppStudent(
+            folder / GGUF_FILE, tokenizer, name=manifest.model_id, slots=slots, speculation=speculation
+        )
     else:
         student, meta = load_checkpoint(folder / "model")
     raw_rule = json.loads((folder / "decision_rule.json").read_text())

@@ -22,6 +22,7 @@ from typing import Any
 from clinreason.errors import CheckpointError, ClinreasonError
 from clinreason.student.data import prompt_ids
 from clinreason.student.predict import option_row
+from clinreason.teacher.speculation import Speculation, configure_speculation
 
 __all__ = ["LlamaCppStudent"]
 
@@ -44,8 +45,12 @@ class LlamaCppStudent:
         slots: int = 4,
         context_per_slot: int = 2048,
         threads: int | None = None,
+        speculation: Speculation | None = None,
     ) -> None:
         self.path, self.tokenizer, self.name, self.slots = Path(gguf), tokenizer, name, slots
+        # n-gram drafts copy the record's values from the prompt: one rationale ~1.2x sooner, but ~0.9x the
+        # throughput with 8 slots busy (bench/serve_gguf.py), so serving leaves them off unless asked
+        self.speculation = speculation or Speculation(kind="none")
         try:
             import xllamacpp as xlc
         except ImportError as exc:
@@ -57,6 +62,9 @@ class LlamaCppStudent:
         params.cpuparams.n_threads = params.cpuparams_batch.n_threads = threads or os.cpu_count() or 1
         params.cache_prompt = True
         params.verbosity = -1
+        if self.speculation.kind == "draft":
+            raise ClinreasonError("a served student speculates with ngram or ngram_map, not a draft model")
+        configure_speculation(xlc, params, self.speculation, params.cpuparams.n_threads)
         try:
             self._server = xlc.Server(params)
         except Exception as exc:  # the C++ side reports load failures as generic exceptions

@@ -16,7 +16,7 @@ from typing import Any
 
 from clinreason.teacher.backend import BackendError, Completion, Message, Sampling, TeacherUnavailable
 from clinreason.teacher.models import PACKAGED_MODELS, resolve_gguf
-from clinreason.teacher.speculation import Speculation
+from clinreason.teacher.speculation import Speculation, configure_speculation
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ class EmbeddedGGUFBackend:
                 params.cpuparams_batch.n_threads = self.threads
                 params.cache_prompt = self.prefix_cache
                 params.verbosity = -1
-                self._speculate(xlc, params)
+                configure_speculation(xlc, params, self.speculation, self.threads, self.draft_path)
                 started = time.perf_counter()
                 try:
                     self._server = xlc.Server(params)
@@ -81,25 +81,6 @@ class EmbeddedGGUFBackend:
                     self.speculation.label(),
                 )
             return self._server
-
-    def _speculate(self, xlc: Any, params: Any) -> None:
-        spec, kinds = self.speculation, xlc.common_speculative_type
-        if spec.kind == "none":
-            return
-        if spec.kind in ("ngram", "ngram_map"):
-            simple = spec.kind == "ngram"
-            params.speculative.types = [
-                kinds.COMMON_SPECULATIVE_TYPE_NGRAM_SIMPLE if simple else kinds.COMMON_SPECULATIVE_TYPE_NGRAM_MAP_K
-            ]
-            settings = params.speculative.ngram_simple if simple else params.speculative.ngram_map_k
-            settings.size_m, settings.size_n = spec.draft_tokens, spec.ngram
-            return
-        params.speculative.types = [kinds.COMMON_SPECULATIVE_TYPE_DRAFT_SIMPLE]
-        draft = params.speculative.draft
-        draft.mparams.path = str(self.draft_path)
-        draft.n_max = spec.draft_tokens
-        draft.cpuparams.n_threads = self.threads
-        draft.cpuparams_batch.n_threads = self.threads
 
     def check(self) -> None:
         self._start()

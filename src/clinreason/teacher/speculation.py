@@ -10,11 +10,12 @@ answer comes, not which tokens the teacher picks (see docs/teacher.md for what w
 
 from __future__ import annotations
 
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["Speculation"]
+__all__ = ["Speculation", "configure_speculation"]
 
 
 class Speculation(BaseModel):
@@ -37,3 +38,27 @@ class Speculation(BaseModel):
         if self.kind == "draft":
             return f"draft model {self.draft_model}, {self.draft_tokens} tokens"
         return f"{self.kind} {self.draft_tokens} tokens on {self.ngram}-grams"
+
+
+def configure_speculation(xlc: Any, params: Any, spec: Speculation, threads: int, draft: Path | None = None) -> None:
+    """Set xllamacpp `CommonParams` for `spec` (`draft`: the resolved draft model file for kind 'draft');
+    used by the embedded teacher and by students served on llama.cpp."""
+    kinds = xlc.common_speculative_type
+    if spec.kind == "none":
+        return
+    if spec.kind in ("ngram", "ngram_map"):
+        simple = spec.kind == "ngram"
+        params.speculative.types = [
+            kinds.COMMON_SPECULATIVE_TYPE_NGRAM_SIMPLE if simple else kinds.COMMON_SPECULATIVE_TYPE_NGRAM_MAP_K
+        ]
+        settings = params.speculative.ngram_simple if simple else params.speculative.ngram_map_k
+        settings.size_m, settings.size_n = spec.draft_tokens, spec.ngram
+        return
+    if draft is None:
+        raise ValueError("speculation kind 'draft' needs the draft model's file")
+    params.speculative.types = [kinds.COMMON_SPECULATIVE_TYPE_DRAFT_SIMPLE]
+    settings = params.speculative.draft
+    settings.mparams.path = str(draft)
+    settings.n_max = spec.draft_tokens
+    settings.cpuparams.n_threads = threads
+    settings.cpuparams_batch.n_threads = threads
