@@ -28,7 +28,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-ENGINES = ("pytorch fp32", "gguf f16", "gguf q8_0", "gguf f16 + ngram", "gguf q8_0 + ngram")
+ENGINES = ("pytorch fp32", "gguf f16", "gguf q8_0", "gguf f16 + ngram", "gguf q8_0 + ngram", "gguf q8_0 + ngram_map")
+# n-gram drafts from the prompt: llama.cpp's ngram_simple with the teacher's settings (6 tokens on 3-grams),
+# and ngram_map_k with 8 tokens on 2-grams, the best of a sweep on this student (serve's defaults)
+SPECULATION = {
+    "ngram": {"kind": "ngram", "draft_tokens": 6, "ngram": 3},
+    "ngram_map": {"kind": "ngram_map", "draft_tokens": 8, "ngram": 2},
+}
 
 
 def measure(run: Path, export: Path, engine: str, single: int, limit: int) -> dict[str, Any]:
@@ -48,7 +54,8 @@ def measure(run: Path, export: Path, engine: str, single: int, limit: int) -> di
     cohort = load_cohort(config.data.cohort)
     test = Splits.load(run / "splits.json").apply(cohort, "test").records
     test = test[:limit] if limit else test
-    speculation = Speculation(kind="ngram" if engine.endswith("+ ngram") else "none")
+    _, _, drafts = engine.partition(" + ")
+    speculation = Speculation.model_validate(SPECULATION[drafts]) if drafts else Speculation(kind="none")
     model = (
         load_exported(export)
         if engine == "pytorch fp32"
@@ -150,7 +157,7 @@ def main() -> None:
                 )
                 same = f", rationale = PyTorch's for {equal}/{row['patients']}"
             print(
-                f"{engine:17s} one rationale {row['single_s']:.2f} s; 8 at once {row['rate']:.2f} patients/s; "
+                f"{engine:21s} one rationale {row['single_s']:.2f} s; 8 at once {row['rate']:.2f} patients/s; "
                 f"{row['patients']} test patients: accuracy {row['accuracy']:.3f}, macro-F1 {row['macro_f1']:.3f}, "
                 f"AUROC {row['auroc']:.3f}, verified {row['verified']:.3f}, wrong/rationale {row['wrong']:.3f}{same} "
                 f"({row['seconds']:.0f} s)",

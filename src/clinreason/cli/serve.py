@@ -30,10 +30,12 @@ def serve(
     speculation: Annotated[
         str,
         typer.Option(
-            help="llamacpp: none, or ngram (drafts copied from the prompt): one rationale about 1.2x sooner, "
-            "about 0.9x the throughput with 8 at once (docs/benchmarks.md)."
+            help="llamacpp: none, ngram or ngram_map (drafts copied from the prompt, verified by the model): "
+            "one rationale sooner, less throughput with many at once (docs/benchmarks.md)."
         ),
     ] = "none",
+    draft_tokens: Annotated[int, typer.Option(min=1, max=64, help="Tokens drafted per step.")] = 8,
+    ngram: Annotated[int, typer.Option(min=1, max=16, help="Tokens matched to find a draft.")] = 2,
 ) -> None:
     """Serve a trained student: POST /v1/diagnose, GET /v1/model, /healthz, /readyz (docs/serving.md)."""
     import uvicorn
@@ -48,7 +50,7 @@ def serve(
         raise ConfigError(f"--speculation must be none, ngram or ngram_map, got {speculation!r}")
     if speculation != "none" and engine != "llamacpp":
         raise ConfigError("--speculation applies to --engine llamacpp")
-    chosen = Speculation(kind=speculation)  # type: ignore[arg-type]
+    chosen = Speculation(kind=speculation, draft_tokens=draft_tokens, ngram=ngram)  # type: ignore[arg-type]
     model = load_served(path, student, engine=engine, speculation=chosen)  # type: ignore[arg-type]
     settings = ServeSettings(max_batch=max_batch, max_wait_ms=max_wait_ms, token_env=token_env)
     err_console.print(f"serving {model.card.model_id} on http://{host}:{port} (OpenAPI: /docs)", highlight=False)
