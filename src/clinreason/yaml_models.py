@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from clinreason.errors import ConfigError
 
-__all__ = ["load_yaml_model", "read_yaml", "validate_model"]
+__all__ = ["load_named_model", "load_yaml_model", "read_yaml", "validate_model"]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -63,3 +63,21 @@ def load_yaml_model(
     if raw is not None and not isinstance(raw, Mapping):
         raise ConfigError(f"{path}: a {what} is a mapping of fields, got {type(raw).__name__}")
     return validate_model({**(defaults or {}), **(raw or {}), **(overrides or {})}, model, what, str(path))
+
+
+def load_named_model(key: str | Path, shipped: Mapping[str, str], model: type[M], noun: str, what: str) -> M:
+    """A YAML shipped with clinreason by name (`shipped`: name -> text), or a user's YAML file of the same
+    shape (prompts, rubrics): one way to find, parse and report them."""
+    name = str(key)
+    if name in shipped:
+        text, origin = shipped[name], f"{noun} '{name}'"
+    else:
+        path = Path(name)
+        if not path.is_file():
+            raise ConfigError(f"unknown {noun} '{name}'; shipped {noun}s: {', '.join(sorted(shipped))}, or a YAML file")
+        text, origin = path.read_text(), str(path)
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{origin}: not valid YAML: {exc}") from exc
+    return validate_model(raw, model, what, origin)

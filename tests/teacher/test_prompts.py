@@ -79,7 +79,7 @@ def test_custom_prompt_file(tmp_path: Path) -> None:
 
 
 def test_unknown_prompt() -> None:
-    with pytest.raises(ConfigError, match="unknown prompt 'nope'; bundled prompts: cers-reasoning"):
+    with pytest.raises(ConfigError, match="unknown prompt 'nope'; shipped prompts: cers-reasoning"):
         load_prompt("nope")
 
 

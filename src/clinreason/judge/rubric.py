@@ -7,10 +7,9 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from clinreason.errors import ConfigError
+from clinreason.yaml_models import load_named_model
 
 __all__ = ["Criterion", "Rubric", "load_rubric", "rubric_names"]
 
@@ -74,16 +73,4 @@ def rubric_names() -> list[str]:
 
 def load_rubric(name_or_path: str | Path) -> Rubric:
     """A shipped rubric by name ('kwon', 'clinragen') or a YAML file of the same shape."""
-    bundled = _bundled()
-    key = str(name_or_path)
-    if key in bundled:
-        text, origin = bundled[key], f"rubric '{key}'"
-    else:
-        path = Path(key)
-        if not path.is_file():
-            raise ConfigError(f"unknown rubric '{key}'; shipped rubrics: {', '.join(sorted(bundled))}, or a YAML file")
-        text, origin = path.read_text(), str(path)
-    try:
-        return Rubric.model_validate(yaml.safe_load(text))
-    except (yaml.YAMLError, ValidationError) as exc:
-        raise ConfigError(f"{origin}: invalid rubric: {exc}") from exc
+    return load_named_model(name_or_path, _bundled(), Rubric, "rubric", "rubric")

@@ -11,11 +11,9 @@ import string
 from collections.abc import Sequence
 from functools import lru_cache
 from importlib import resources
-from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from clinreason.errors import ConfigError
 from clinreason.knowledge import fact_sheet
@@ -23,6 +21,7 @@ from clinreason.records.schema import Cohort, PatientRecord
 from clinreason.records.text import record_to_text
 from clinreason.teacher.backend import Message
 from clinreason.teacher.exemplars import Exemplar
+from clinreason.yaml_models import load_named_model
 
 Task = Literal["rationalize", "diagnose", "clinragen", "cers"]
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -68,18 +67,7 @@ def list_prompts() -> list[PromptTemplate]:
 @lru_cache(maxsize=32)
 def load_prompt(name_or_path: str) -> PromptTemplate:
     """A bundled template by name (e.g. 'kwon-rationalize') or a YAML file of the same shape."""
-    bundled = _bundled()
-    if name_or_path in bundled:
-        text, origin = bundled[name_or_path], f"bundled prompt '{name_or_path}'"
-    else:
-        path = Path(name_or_path)
-        if not path.is_file():
-            raise ConfigError(f"unknown prompt '{name_or_path}'; bundled prompts: {', '.join(sorted(bundled))}")
-        text, origin = path.read_text(), str(path)
-    try:
-        return PromptTemplate.model_validate(yaml.safe_load(text))
-    except (yaml.YAMLError, ValidationError) as exc:
-        raise ConfigError(f"{origin}: invalid prompt template: {exc}") from exc
+    return load_named_model(name_or_path, _bundled(), PromptTemplate, "prompt", "prompt template")
 
 
 def options(cohort: Cohort) -> list[tuple[str, str, str]]:
