@@ -158,6 +158,28 @@ def test_the_index_date_limits_resources_and_fixes_age(export: Path) -> None:
     assert by_id["p2"].findings["glucose"].value is None
 
 
+def test_partial_and_missing_dates_do_not_pass_the_index_date(export: Path) -> None:
+    late = Condition.model_validate(
+        {"resourceType": "Condition", "subject": {"reference": "Patient/p6"}, "onsetDateTime": "2021",
+         "code": {"coding": [{"system": SNOMED, "code": "44054006"}]}}
+    )  # fmt: skip
+    month = observation("Patient/p6", GLUCOSE, "2020-01-01", 150, "mg/dL").model_copy(
+        update={"effectiveDateTime": "2021-05"}
+    )
+    undated = observation("Patient/p6", BMI, "2020-01-01", 30.0, "kg/m2").model_copy(update={"effectiveDateTime": None})
+    codeless = {"resourceType": "Condition", "subject": {"reference": "Patient/p6"}, "onsetDateTime": "2019-01-01"}
+    (export / "bundles" / "p6.json").write_text(
+        bundle(patient("p6", "1960-01-01", "male"), late, month, undated, Condition.model_validate(codeless))
+    )
+    cohort = load_fhir(spec(export, index_date="2020-12-31"))
+    p6 = cohort.get("p6")
+    assert p6.label == "no diabetes"  # diagnosed some time in 2021: after the index date
+    assert p6.findings["glucose"].value is None and p6.findings["bmi"].value is None
+    assert cohort.metadata["fhir"]["undated_left_out"] == 1
+    everything = load_fhir(spec(export)).get("p6")  # without an index date all of it counts
+    assert everything.label == "diabetes" and everything.findings["glucose"].value == 150
+
+
 def test_without_otherwise_patients_in_no_class_are_counted(export: Path) -> None:
     s = spec(export)
     cohort = load_fhir(s.model_copy(update={"label": s.label.model_copy(update={"otherwise": None})}))

@@ -47,8 +47,10 @@ def test_training_killed_three_times_resumes_to_the_same_final_weights(tmp_path:
         assert run.returncode != 0, "training finished before it was killed"
         kills += 1
     assert 0 < _step(out) < STEPS
+    reached = _step(out)
     final = subprocess.run([sys.executable, str(SCRIPT), str(out)], capture_output=True)
     assert final.returncode == 0, final.stderr.decode()[-2000:]
+    assert f"resumed at step {reached} " in final.stderr.decode()  # continued, not started again
 
     expected = torch.load(tmp_path / "straight" / "final.pt")
     resumed = torch.load(out / "final.pt")

@@ -22,7 +22,11 @@ def _module(path: Path, name: str) -> ModuleType:
 
 
 def main(out_dir: Path) -> None:
+    import logging
+
     import torch
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")  # the test reads "resumed at step"
     from transformers import AutoTokenizer
 
     from clinreason.student.config import TrainConfig

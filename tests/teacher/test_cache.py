@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -111,6 +112,7 @@ def test_a_truncated_cache_fails_on_use_with_the_file_named_and_kept(tmp_path: P
             cache.get(f"k{i}")
         len(cache)
     assert path.read_bytes() == data[: len(data) // 2]
+    assert not path.with_name("cache.sqlite-wal").exists() or not path.with_name("cache.sqlite-wal").stat().st_size
 
 
 class _Counting:
@@ -133,7 +135,7 @@ def test_a_key_claimed_by_a_live_process_is_waited_for_not_generated_again(tmp_p
     path = tmp_path / "cache.sqlite"
     key = cache_key("gguf", "m", "p@v1", MESSAGES, Sampling())
     with TeacherCache(path) as first, TeacherCache(path) as second:
-        second.owner = f"{first.owner.rpartition(':')[0]}:{os.getppid()}"  # another live process
+        second.owner = f"{socket.gethostname()}:{os.getppid()}:x"  # another live process
         assert second.claim(key) and not first.claim(key)
         backend = _Counting()
         got: list[tuple[Completion, str, bool]] = []
@@ -148,13 +150,32 @@ def test_a_key_claimed_by_a_live_process_is_waited_for_not_generated_again(tmp_p
         assert backend.calls == 0
 
 
+def test_two_slots_of_one_process_do_not_generate_one_key_twice(tmp_path: Path) -> None:
+    gate = threading.Event()
+    backend = _Counting(gate)
+    with TeacherCache(tmp_path / "cache.sqlite") as cache:
+        answers: list[tuple[Completion, str, bool]] = []
+
+        def ask() -> None:
+            answers.append(cached_chat(backend, cache, "p@v1", MESSAGES, Sampling()))
+
+        slots = [threading.Thread(target=ask) for _ in range(2)]
+        for slot in slots:
+            slot.start()
+        time.sleep(0.5)
+        gate.set()
+        for slot in slots:
+            slot.join(10)
+    assert backend.calls == 1 and sorted(a[2] for a in answers) == [False, True]
+
+
 def test_a_claim_of_a_dead_process_is_taken_over(tmp_path: Path) -> None:
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     key = cache_key("gguf", "m", "p@v1", MESSAGES, Sampling())
     with TeacherCache(tmp_path / "cache.sqlite") as cache:
         killed = TeacherCache(tmp_path / "cache.sqlite")
-        killed.owner = f"{cache.owner.rpartition(':')[0]}:{dead.pid}"
+        killed.owner = f"{socket.gethostname()}:{dead.pid}:x"
         assert killed.claim(key)
         killed.close()
         backend = _Counting()

@@ -1,6 +1,7 @@
 """FHIR R4: cohorts from Bundles or NDJSON bulk exports (`kind: fhir`), and the mapping of Observations to
 findings that the server's FHIR input uses too, so a patient read from an export and one posted to
-`/v1/diagnose` become the same record.
+`/v1/diagnose` get the same findings (age differs by design: the server takes it today, a cohort on its
+index date).
 
 A cohort: `Patient`, `Observation` and `Condition` resources (parsed with `fhir.resources`), findings by
 their LOINC codes (the latest value per patient on or before the index date), the label from
@@ -269,16 +270,33 @@ def _parse(raw: dict[str, Any], where: _Where) -> Any:
         raise where.error(f"not a valid FHIR R4 {raw['resourceType']}: {first}") from None
 
 
-def _day(value: Any) -> dt.date | None:
+def _period(value: Any) -> tuple[dt.date, dt.date] | None:
+    """The first and last day a FHIR date or dateTime can mean: fhir.resources keeps a partial date
+    ('2021', '2021-05') as text, which is a whole year or month."""
     if isinstance(value, dt.datetime):
-        return value.date()
-    return value if isinstance(value, dt.date) else None
+        return value.date(), value.date()
+    if isinstance(value, dt.date):
+        return value, value
+    if not isinstance(value, str) or not value[:4].isdigit():
+        return None
+    parts = [int(p) for p in value[:10].split("-") if p.isdigit()]
+    if len(parts) == 1:
+        return dt.date(parts[0], 1, 1), dt.date(parts[0], 12, 31)
+    if len(parts) == 2:
+        following = dt.date(parts[0] + parts[1] // 12, parts[1] % 12 + 1, 1)
+        return dt.date(parts[0], parts[1], 1), following - dt.timedelta(days=1)
+    return dt.date(*parts[:3]), dt.date(*parts[:3])
+
+
+def _day(value: Any) -> dt.date | None:
+    period = _period(value)
+    return None if period is None else period[0]
 
 
 def _moment(value: Any) -> tuple[dt.date, str]:
     """A sortable (date, ISO text) of a FHIR date or dateTime."""
     day = _day(value) or dt.date.min
-    return day, value.isoformat() if isinstance(value, dt.date) else ""
+    return day, value.isoformat() if isinstance(value, dt.date) else str(value or "")
 
 
 @dataclass
@@ -305,6 +323,7 @@ class _Export:
         self.by_reference: dict[str, _Patient] = {}
         self.aliases: dict[str, str] = {}  # Bundle fullUrl -> "Patient/id"
         self.unreferenced = 0
+        self.undated = 0  # resources without a date, left out because of index_date
 
     def _for(self, reference: str) -> _Patient:
         if "Patient/" in reference:  # a server's absolute URL reads as Patient/id
@@ -316,7 +335,6 @@ class _Export:
         if kind not in {"Patient", "Observation", "Condition"}:
             return
         resource = _parse(raw, where)
-        index = self.spec.index_date
         if kind == "Patient":
             if not resource.id:
                 raise where.error("a Patient without an id")
@@ -337,18 +355,19 @@ class _Export:
             statuses = {c.code for c in (status.coding or [])} if status is not None else set()
             if statuses & _NOT_A_DIAGNOSIS:
                 return
-            day = _day(resource.onsetDateTime) or _day(resource.recordedDate)
-            if index is not None and day is not None and day > index:
+            period = _period(resource.onsetDateTime) or _period(resource.recordedDate)
+            if not self._before_index(period):
                 return
-            target.saw(day)
-            target.codings.extend((c.system or "", c.code) for c in (resource.code.coding or []) if c.code)
+            target.saw(period[0] if period else None)
+            codings = (resource.code.coding if resource.code is not None else None) or []
+            target.codings.extend((c.system or "", c.code) for c in codings if c.code)
             return
         codes = [c for c in loinc_codes(resource) if c in self.codes]
         when = resource.effectiveDateTime or (resource.effectivePeriod.start if resource.effectivePeriod else None)
-        day = _day(when) or _day(resource.issued)
-        if index is not None and day is not None and day > index:
+        period = _period(when) or _period(resource.issued)
+        if not self._before_index(period):
             return
-        target.saw(day)
+        target.saw(period[0] if period else None)
         if not codes:
             return
         finding = self.codes[codes[0]]
@@ -363,6 +382,17 @@ class _Export:
         previous = target.values.get(finding.key)
         if value is not None and (previous is None or moment >= previous[0]):
             target.values[finding.key] = (moment, value)
+
+    def _before_index(self, period: tuple[dt.date, dt.date] | None) -> bool:
+        """Whether a resource counts under `index_date`: all of its (possibly partial) date on or before
+        it; an undated one cannot be placed, so it is left out (and counted) when there is an index."""
+        index = self.spec.index_date
+        if index is None:
+            return True
+        if period is None:
+            self.undated += 1
+            return False
+        return period[1] <= index
 
     def _sex(self, gender: str | None) -> str | None:
         if gender is None or gender == "unknown":
@@ -447,8 +477,13 @@ def load_fhir(spec: FhirSpec) -> Cohort:
     rows, unlabelled = export.rows(source)
     if export.unreferenced:
         log.warning("%d resource reference(s) point to no Patient in the export; not read", export.unreferenced)
+    if export.undated:
+        log.warning("%d Observation(s) or Condition(s) without a date are not read (index_date is set)", export.undated)
     table = Table(source, ["patient_id", "label", "age", "sex", *[f.name for f in spec.findings]], rows)
     cohort = cohort_from_table(table, _column_spec(spec))
     skipped = [unlabelled] if unlabelled.count else []
-    metadata: Mapping[str, object] = {**cohort.metadata, "fhir": {"path": str(spec.path)}}
+    metadata: Mapping[str, object] = {
+        **cohort.metadata,
+        "fhir": {"path": str(spec.path), "undated_left_out": export.undated, "unreferenced": export.unreferenced},
+    }
     return cohort.model_copy(update={"skipped": [*skipped, *cohort.skipped], "metadata": dict(metadata)})

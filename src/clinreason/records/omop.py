@@ -81,7 +81,7 @@ class _Spec(BaseModel):
 class OmopConnection(_Spec):
     """Where the CDM is: exactly one of a DuckDB `file`, a DuckDB file inside an installed `package`, or
     a SQLAlchemy `url` (`${VAR}` is replaced by the environment variable VAR, so credentials stay out of
-    the YAML; the URL is shown with the placeholders, never with their values)."""
+    the YAML; messages show the URL with its password hidden and the variables' values as ***)."""
 
     file: Path | None = Field(default=None, description="A DuckDB file, relative to the YAML file; opened read-only.")
     package: str | None = Field(default=None, description="With `file`: the file is inside this installed package.")
@@ -250,27 +250,42 @@ def _resolve_file(spec: OmopSpec, base: Path | None) -> OmopSpec:
 # The database
 
 
-def _expand(url: str) -> str:
+def _expand(url: str) -> tuple[str, list[str]]:
+    """The URL with each `${VAR}` replaced, and the values put in (to keep them out of messages)."""
+    secrets: list[str] = []
+
     def value(match: re.Match[str]) -> str:
         name = match.group(1)
         if name not in os.environ:
             raise ConfigError(f"the OMOP connection URL uses ${{{name}}}, but the environment variable {name} is unset")
+        secrets.append(os.environ[name])
         return os.environ[name]
 
-    return _ENV.sub(value, url)
+    return _ENV.sub(value, url), secrets
+
+
+def _shown(url: str) -> str:
+    """The URL as messages show it: `${VAR}` placeholders as written, a literal password hidden."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return str(make_url(url).render_as_string(hide_password=True))
+    except Exception:  # not parseable as a URL: show only its scheme
+        return url.split("://", 1)[0] + "://..."
 
 
 class _Database:
     """One read-only connection; `rows` streams a query's result in chunks."""
 
     def __init__(self, connection: OmopConnection) -> None:
-        self.shown = str(connection.file) if connection.file is not None else str(connection.url)
+        self.shown = str(connection.file) if connection.file is not None else _shown(str(connection.url))
+        self._secrets: list[str] = []
         self._duckdb: Any = None
         self._engine: Any = None
         if connection.file is not None:
             self._open_duckdb(connection.file)
         else:
-            url = _expand(str(connection.url))
+            url, self._secrets = _expand(str(connection.url))
             if url.startswith("duckdb:///"):
                 self._open_duckdb(Path(url.removeprefix("duckdb:///")))
             else:
@@ -300,7 +315,14 @@ class _Database:
             ) from None
         except Exception as exc:  # driver errors differ by database; all mean "cannot connect"
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise ConfigError(f"cannot connect to the OMOP database {self.shown}: {_redact(first, url)}") from None
+            raise ConfigError(f"cannot connect to the OMOP database {self.shown}: {self.redact(first)}") from None
+
+    def redact(self, message: str) -> str:
+        """A driver message without the values the URL's `${VAR}`s expanded to."""
+        for secret in sorted(self._secrets, key=len, reverse=True):
+            if len(secret) >= 3:
+                message = message.replace(secret, "***")
+        return message
 
     def close(self) -> None:
         if self._duckdb is not None:
@@ -326,18 +348,7 @@ class _Database:
             raise
         except Exception as exc:  # a missing table or column, a permission error, ...
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise DataError(f"query failed: {first}", file=self.shown) from None
-
-
-def _redact(message: str, url: str) -> str:
-    """A driver message without the secrets that the URL's `${VAR}`s expanded to."""
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    for secret in (parts.password, parts.username):
-        if secret:
-            message = message.replace(secret, "***")
-    return message
+            raise DataError(f"query failed: {self.redact(first)}", file=self.shown) from None
 
 
 @contextmanager
@@ -411,19 +422,23 @@ def _latest_cte(alias: str, finding: OmopFinding, units: list[int] | None, s: st
     if finding.type == "numeric":
         value = "CAST(e.value_as_number AS DOUBLE PRECISION)"
         present = "e.value_as_number IS NOT NULL"
-        join = ""
-    else:
-        value = "vc.concept_name"
+    else:  # the latest coded value; its name is looked up after ranking, so an unnamed code stays the latest
+        value = "e.value_as_concept_id"
         present = "e.value_as_concept_id IS NOT NULL AND e.value_as_concept_id <> 0"
-        join = f" JOIN {v}.concept vc ON vc.concept_id = e.value_as_concept_id"
-    unit = f" AND e.unit_concept_id IN ({_ids(units)})" if units else ""
-    return (
-        f"{alias} AS (SELECT person_id, value FROM (SELECT e.person_id, {value} AS value, ROW_NUMBER() OVER "
+    # a NULL unit is read as unit concept 0 ("no matching concept"), as `_resolve_numeric` counts it
+    unit = f" AND COALESCE(e.unit_concept_id, 0) IN ({_ids(units)})" if units else ""
+    ranked = (
+        f"SELECT e.person_id, {value} AS value, ROW_NUMBER() OVER "
         f"(PARTITION BY e.person_id ORDER BY e.{when} DESC, e.{order} DESC) AS rn "
-        f"FROM {s}.{_TABLES[finding.table]} e JOIN idx ON idx.person_id = e.person_id{join} "
+        f"FROM {s}.{_TABLES[finding.table]} e JOIN idx ON idx.person_id = e.person_id "
         f"WHERE {_in_set('e.' + concept, finding, v)} AND {present}{unit} "
         f"AND {_window('e.' + when, finding.window_days)}"
-        f") ranked WHERE rn = 1)"
+    )
+    if finding.type == "numeric":
+        return f"{alias} AS (SELECT person_id, value FROM ({ranked}) ranked WHERE rn = 1)"
+    return (
+        f"{alias} AS (SELECT ranked.person_id, vc.concept_name AS value FROM ({ranked}) ranked "
+        f"LEFT JOIN {v}.concept vc ON vc.concept_id = ranked.value WHERE ranked.rn = 1)"
     )
 
 

@@ -326,7 +326,9 @@ def train(
 
     state = TrainState()
     last = out_dir / "last"
-    _recover_best(out_dir / "best")
+    if accelerator.is_main_process:
+        _recover_best(out_dir / "best")
+    accelerator.wait_for_everyone()
     if resume and (last / STATE_FILE).is_file():
         state = TrainState.model_validate_json((last / STATE_FILE).read_text())
         if not state.finished:  # a finished run has dropped its resume weights
@@ -619,7 +621,9 @@ def _save_last(accelerator: Any, folder: Path, state: TrainState, started: float
     folder.mkdir(parents=True, exist_ok=True)
     current = _resume_folder(folder, state.global_step) if weights else None
     if current is not None:
-        shutil.rmtree(current, ignore_errors=True)
+        if accelerator.is_main_process:  # a partial folder of a killed run: cleared once, before any rank writes
+            shutil.rmtree(current, ignore_errors=True)
+        accelerator.wait_for_everyone()
         accelerator.save_state(str(current))
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:

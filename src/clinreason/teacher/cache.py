@@ -74,16 +74,19 @@ def _corrupt(path: Path, exc: Exception) -> CacheError:
 
 
 def _owner() -> str:
+    """host:pid:instance; a claim adds the thread, so two slots of one process never share a claim."""
     import socket
+    import uuid
 
-    return f"{socket.gethostname()}:{os.getpid()}"
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def _alive(owner: str) -> bool:
     """Whether a claim's process still runs (only knowable on this host; elsewhere: assume it does)."""
     import socket
 
-    host, _, pid = owner.rpartition(":")
+    host, _, rest = owner.partition(":")
+    pid = rest.split(":", 1)[0]
     if host != socket.gethostname() or not pid.isdigit():
         return True
     try:
@@ -144,20 +147,33 @@ class TeacherCache:
             raise CacheError(f"{self.path}: cannot open the teacher cache ({exc}); give another --cache path") from exc
         try:
             self._db = sqlite3.connect(self.path, timeout=60.0, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
+            # read before anything is written, so that a damaged file is reported untouched
+            existing = {name for (name,) in self._db.execute("SELECT name FROM sqlite_master")}
+            if self._db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute(SCHEMA)
+            if "generations" not in existing:
+                self._db.execute(SCHEMA)
             columns = {row[1] for row in self._db.execute("PRAGMA table_info(generations)")}
             if not columns >= COLUMNS:
                 raise CacheError(
                     f"{self.path}: not a clinreason teacher cache (its generations table lacks "
                     f"{sorted(COLUMNS - columns)}); give another --cache path"
                 )
-            self._db.execute(INDEX)
-            self._db.execute(CLAIMS)
+            if "generations_record" not in existing:
+                self._db.execute(INDEX)
+            if "claims" not in existing:
+                self._db.execute(CLAIMS)
         except sqlite3.DatabaseError as exc:
-            raise _corrupt(self.path, exc) from exc
+            raise self._failure(exc) from exc
         self.owner = _owner()
+
+    def _failure(self, exc: sqlite3.DatabaseError) -> CacheError:
+        """A damaged file (SQLite's CORRUPT / NOTADB) gets the recovery advice; a locked, read-only or full
+        one its own message."""
+        if isinstance(exc, sqlite3.OperationalError):
+            return CacheError(f"{self.path}: cannot use the teacher cache: {exc}")
+        return _corrupt(self.path, exc)
 
     def _run(self, sql: str, parameters: tuple[object, ...] = ()) -> tuple[tuple[object, ...] | None, int]:
         """(the first row, rows changed), read under the lock: the slots share one connection."""
@@ -182,25 +198,28 @@ class TeacherCache:
 
     def claim(self, key: str) -> bool:
         """Take the right to generate `key`: True unless a live process holds a fresh claim on it."""
-        now = time.time()
-        if self._run("INSERT OR IGNORE INTO claims VALUES (?, ?, ?)", (key, self.owner, now))[1] == 1:
+        now, mine = time.time(), self._claimer()
+        if self._run("INSERT OR IGNORE INTO claims VALUES (?, ?, ?)", (key, mine, now))[1] == 1:
             return True
         row, _ = self._run("SELECT owner, claimed_at FROM claims WHERE key = ?", (key,))
         if row is None:  # released in between
             return self.claim(key)
         owner, claimed_at = str(row[0]), float(row[1])  # type: ignore[arg-type]
-        if owner == self.owner:
+        if owner == mine:
             return True
         if _alive(owner) and now - claimed_at < STALE_CLAIM_S:
             return False
         _, taken = self._run(
             "UPDATE claims SET owner = ?, claimed_at = ? WHERE key = ? AND owner = ? AND claimed_at = ?",
-            (self.owner, now, key, owner, claimed_at),
+            (mine, now, key, owner, claimed_at),
         )
         return taken == 1
 
     def release(self, key: str) -> None:
-        self._run("DELETE FROM claims WHERE key = ? AND owner = ?", (key, self.owner))
+        self._run("DELETE FROM claims WHERE key = ? AND owner = ?", (key, self._claimer()))
+
+    def _claimer(self) -> str:
+        return f"{self.owner}:{threading.get_ident()}"
 
     def put(
         self,
@@ -248,7 +267,7 @@ class TeacherCache:
                 names = [d[0] for d in cursor.description]
                 rows = cursor.fetchall()
             except sqlite3.DatabaseError as exc:
-                raise _corrupt(self.path, exc) from exc
+                raise self._failure(exc) from exc
         for row in rows:
             item = dict(zip(names, row, strict=True))
             item["messages"] = json.loads(str(item["messages"]))
