@@ -122,3 +122,16 @@ class Server:
     def __exit__(self, *_: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=30)
+
+
+def cache_rows(cache: Path) -> dict[str, float]:
+    """key -> created_at of every generation in a teacher cache, read from outside (as another process)."""
+    import sqlite3
+
+    if not cache.exists():
+        return {}
+    try:
+        with sqlite3.connect(f"file:{cache}?mode=ro", uri=True, timeout=5) as db:
+            return dict(db.execute("SELECT key, created_at FROM generations").fetchall())
+    except sqlite3.OperationalError:  # the table is not created yet
+        return {}

@@ -7,7 +7,8 @@ goes through here, so a missing file, a YAML syntax error and a wrong field all 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TypeVar
 
@@ -16,9 +17,14 @@ from pydantic import BaseModel, ValidationError
 
 from clinreason.errors import ConfigError
 
-__all__ = ["load_named_model", "load_yaml_model", "read_yaml", "validate_model"]
+__all__ = ["load_named_model", "load_yaml_model", "read_yaml", "repeated", "validate_model"]
 
 M = TypeVar("M", bound=BaseModel)
+
+
+def repeated(values: Iterable[str]) -> list[str]:
+    """The values that occur more than once, sorted: for the "names must be unique" checks of configs."""
+    return sorted(value for value, count in Counter(values).items() if count > 1)
 
 
 def read_yaml(path: str | Path, what: str) -> object:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -12,17 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from doubles import cache_rows
+
 N = 8
-
-
-def _rows(cache: Path) -> dict[str, float]:
-    if not cache.exists():
-        return {}
-    try:
-        with sqlite3.connect(f"file:{cache}?mode=ro", uri=True, timeout=5) as db:
-            return dict(db.execute("SELECT key, created_at FROM generations").fetchall())
-    except sqlite3.OperationalError:  # the table is not created yet
-        return {}
 
 
 @pytest.mark.slow
@@ -54,18 +45,18 @@ def test_killed_run_resumes_without_duplicate_generations(tmp_path: Path, smollm
     ]
     first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
-    while len(_rows(cache)) < 2 and first.poll() is None and time.monotonic() < deadline:
+    while len(cache_rows(cache)) < 2 and first.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=30)
     assert first.returncode == -signal.SIGKILL, first.stderr.read().decode() if first.stderr else ""
-    before = _rows(cache)
+    before = cache_rows(cache)
     assert 2 <= len(before) < N, "the first run must be killed half way"
     assert not out.exists()
 
     second = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert second.returncode == 0, second.stderr
-    after = _rows(cache)
+    after = cache_rows(cache)
     assert len(after) == N  # one generation per patient: nothing generated twice
     assert {key: after[key] for key in before} == before  # the finished work was kept as it was
     summary = json.loads(out.with_suffix(".summary.json").read_text())

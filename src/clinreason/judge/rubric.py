@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from clinreason.yaml_models import load_named_model
+from clinreason.yaml_models import load_named_model, repeated
 
 __all__ = ["Criterion", "Rubric", "load_rubric", "rubric_names"]
 
@@ -43,10 +43,8 @@ class Rubric(BaseModel):
     @field_validator("criteria")
     @classmethod
     def _unique(cls, criteria: list[Criterion]) -> list[Criterion]:
-        names = [c.name for c in criteria]
-        repeated = sorted({n for n in names if names.count(n) > 1})
-        if repeated:
-            raise ValueError(f"criterion names must be unique; repeated: {repeated}")
+        if twice := repeated(c.name for c in criteria):
+            raise ValueError(f"criterion names must be unique; repeated: {twice}")
         return criteria
 
     @property

@@ -26,7 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -34,12 +34,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from clinreason.errors import DataError
-from clinreason.records.plausibility import DEFAULT_AGE_LIMITS
-from clinreason.records.schema import Cohort, CohortSource, SkipReport, TaskSpec
-from clinreason.records.spec import AgeSpec, CohortSpec, FieldSpec, FindingSpec, LabelSpec
-from clinreason.records.table import Row, Table
-from clinreason.records.tabular import cohort_from_table
-from clinreason.yaml_models import load_yaml_model
+from clinreason.records.query_spec import AGE, ID, LABEL, SEX, LabelClass, QuerySpec, column_spec, query_cohort
+from clinreason.records.schema import Cohort, SkipReport
+from clinreason.records.spec import CohortSpec, FindingSpec
+from clinreason.records.table import Row
+from clinreason.yaml_models import load_yaml_model, repeated
 
 __all__ = [
     "LOINC",
@@ -120,9 +119,7 @@ class FhirFinding(FindingSpec):
     loinc: list[str] = Field(min_length=1, description="LOINC codes of this finding; the first code found wins.")
 
 
-class CodeClass(_Spec):
-    name: str
-    description: str | None = None
+class CodeClass(LabelClass):
     codes: list[str] = Field(
         min_length=1,
         description="'system|code' (e.g. 'http://snomed.info/sct|44054006'); a code ending in '*' is a prefix "
@@ -145,16 +142,8 @@ class FhirLabel(_Spec):
     otherwise: str | None = Field(default=None, description="The label of a patient in no class; null: leave out.")
 
 
-class FhirAge(_Spec):
-    valid: tuple[float | None, float | None] | None = (DEFAULT_AGE_LIMITS.low, DEFAULT_AGE_LIMITS.high)
-
-
-class FhirSpec(_Spec):
+class FhirSpec(QuerySpec):
     kind: Literal["fhir"]
-    name: str
-    title: str | None = None
-    description: str = ""
-    source: CohortSource
     path: Path = Field(description="A folder (or one file) of *.json Bundles/resources and *.ndjson exports.")
     index_date: dt.date | None = Field(
         default=None,
@@ -162,23 +151,15 @@ class FhirSpec(_Spec):
         "resource, age on the patient's latest dated Observation or Condition.",
     )
     label: FhirLabel
-    age: FhirAge = Field(default_factory=FhirAge)
     sex: dict[str, str] | None = Field(default=None, description="Patient.gender -> word; default: as written.")
     findings: list[FhirFinding] = Field(default_factory=list)
-    on_invalid: Literal["error", "skip"] = "error"
-    text_style: Literal["generic", "dementia", "clinical"] = "generic"
-    task: TaskSpec = Field(default_factory=TaskSpec)
 
     @field_validator("findings")
     @classmethod
     def _unique(cls, findings: list[FhirFinding]) -> list[FhirFinding]:
-        names = [f.name for f in findings]
-        repeated = sorted({n for n in names if names.count(n) > 1})
-        if repeated:
-            raise ValueError(f"finding names must be unique; repeated: {repeated}")
-        codes = [c for f in findings for c in f.loinc]
-        shared = sorted({c for c in codes if codes.count(c) > 1})
-        if shared:
+        if twice := repeated(f.name for f in findings):
+            raise ValueError(f"finding names must be unique; repeated: {twice}")
+        if shared := repeated(c for f in findings for c in f.loinc):
             raise ValueError(f"a LOINC code maps to one finding; used twice: {shared}")
         return findings
 
@@ -422,10 +403,10 @@ class _Export:
                 continue
             on = self.spec.index_date or patient.latest
             values: dict[str, Any] = {
-                "patient_id": patient_id,
-                "label": label,
-                "age": age_on(patient.birth, on) if on is not None else None,
-                "sex": self._sex(patient.gender),
+                ID: patient_id,
+                LABEL: label,
+                AGE: age_on(patient.birth, on) if on is not None else None,
+                SEX: self._sex(patient.gender),
             }
             for finding in self.spec.findings:
                 found = patient.values.get(finding.key)
@@ -441,29 +422,11 @@ def _cell(value: object) -> object:
 
 
 def _column_spec(spec: FhirSpec) -> CohortSpec:
-    classes = [c.name for c in spec.label.classes] + ([spec.label.otherwise] if spec.label.otherwise else [])
     findings = [
         FindingSpec.model_validate({**f.model_dump(exclude={"column", "name"}), "column": f.name})
         for f in spec.findings
     ]
-    return CohortSpec(
-        name=spec.name,
-        title=spec.title,
-        description=spec.description,
-        source=spec.source,
-        id_column="patient_id",
-        label=LabelSpec(
-            column="label",
-            classes=classes,
-            descriptions={c.name: c.description for c in spec.label.classes if c.description},
-        ),
-        age=AgeSpec(column="age", valid=spec.age.valid),
-        sex=FieldSpec(column="sex"),
-        findings=findings,
-        on_invalid=spec.on_invalid,
-        text_style=spec.text_style,
-        task=spec.task,
-    )
+    return column_spec(spec, spec.label.classes, spec.label.otherwise, findings)
 
 
 def load_fhir(spec: FhirSpec) -> Cohort:
@@ -479,11 +442,7 @@ def load_fhir(spec: FhirSpec) -> Cohort:
         log.warning("%d resource reference(s) point to no Patient in the export; not read", export.unreferenced)
     if export.undated:
         log.warning("%d Observation(s) or Condition(s) without a date are not read (index_date is set)", export.undated)
-    table = Table(source, ["patient_id", "label", "age", "sex", *[f.name for f in spec.findings]], rows)
-    cohort = cohort_from_table(table, _column_spec(spec))
-    skipped = [unlabelled] if unlabelled.count else []
-    metadata: Mapping[str, object] = {
-        **cohort.metadata,
-        "fhir": {"path": str(spec.path), "undated_left_out": export.undated, "unreferenced": export.unreferenced},
+    metadata = {
+        "fhir": {"path": str(spec.path), "undated_left_out": export.undated, "unreferenced": export.unreferenced}
     }
-    return cohort.model_copy(update={"skipped": [*skipped, *cohort.skipped], "metadata": dict(metadata)})
+    return query_cohort(_column_spec(spec), source, rows, [unlabelled], metadata)

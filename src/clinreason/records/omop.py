@@ -41,12 +41,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from clinreason.errors import ConfigError, DataError
-from clinreason.records.plausibility import DEFAULT_AGE_LIMITS
-from clinreason.records.schema import Cohort, CohortSource, SkipReport, TaskSpec
-from clinreason.records.spec import AgeSpec, CohortSpec, FieldSpec, FindingSpec, LabelSpec
-from clinreason.records.table import Row, Table
-from clinreason.records.tabular import cohort_from_table
-from clinreason.yaml_models import load_yaml_model, validate_model
+from clinreason.records.query_spec import AGE, ID, LABEL, SEX, LabelClass, QuerySpec, column_spec, query_cohort
+from clinreason.records.schema import Cohort, SkipReport
+from clinreason.records.spec import CohortSpec, FindingSpec
+from clinreason.records.table import Row
+from clinreason.yaml_models import load_yaml_model, repeated, validate_model
 
 __all__ = ["OmopSpec", "is_omop_spec", "load_omop", "load_omop_spec", "parse_omop_spec"]
 
@@ -108,16 +107,14 @@ class ConceptSet(_Spec):
     descendants: bool = Field(default=True, description="Include every descendant through concept_ancestor.")
 
 
-class LabelClass(ConceptSet):
-    name: str
-    description: str | None = Field(default=None, description="Longer name for prompts.")
+class ConditionClass(ConceptSet, LabelClass):
     within_days: int | None = Field(
         default=None, ge=0, description="Only conditions this many days before the index date count; default: any."
     )
 
 
 class OmopLabel(_Spec):
-    classes: list[LabelClass] = Field(
+    classes: list[ConditionClass] = Field(
         min_length=1, description="In priority order: a person is given the first class whose conditions occur."
     )
     otherwise: str | None = Field(
@@ -178,35 +175,23 @@ class OmopFinding(ConceptSet):
         return self
 
 
-class OmopAge(_Spec):
-    valid: tuple[float | None, float | None] | None = (DEFAULT_AGE_LIMITS.low, DEFAULT_AGE_LIMITS.high)
+class OmopSpec(QuerySpec):
+    """A cohort over an OMOP CDM; age is in years at the index date (from year of birth)."""
 
-
-class OmopSpec(_Spec):
     kind: Literal["omop"]
-    name: str
-    title: str | None = None
-    description: str = ""
-    source: CohortSource
     connection: OmopConnection
     index: OmopIndex = Field(default_factory=OmopIndex)
     label: OmopLabel
-    age: OmopAge = Field(default_factory=OmopAge, description="Age in years at the index date (year of birth).")
     sex: dict[int, str] = Field(
         default_factory=lambda: dict(GENDER_CONCEPTS), description="gender_concept_id -> word; others: unknown."
     )
     findings: list[OmopFinding] = Field(default_factory=list)
-    on_invalid: Literal["error", "skip"] = "error"
-    text_style: Literal["generic", "dementia", "clinical"] = "generic"
-    task: TaskSpec = Field(default_factory=TaskSpec)
 
     @field_validator("findings")
     @classmethod
     def _unique_names(cls, findings: list[OmopFinding]) -> list[OmopFinding]:
-        names = [f.name for f in findings]
-        repeated = sorted({n for n in names if names.count(n) > 1})
-        if repeated:
-            raise ValueError(f"finding names must be unique; repeated: {repeated}")
+        if twice := repeated(f.name for f in findings):
+            raise ValueError(f"finding names must be unique; repeated: {twice}")
         return findings
 
 
@@ -547,10 +532,10 @@ class _PersonRows:
                 continue
             number += 1
             row: dict[str, Any] = {
-                "person_id": str(person_id),
-                "label": names[int(label)] if int(label) >= 0 else self.spec.label.otherwise,
-                "age": None if age is None else float(age),
-                "sex": self.spec.sex.get(int(gender)) if gender is not None else None,
+                ID: str(person_id),
+                LABEL: names[int(label)] if int(label) >= 0 else self.spec.label.otherwise,
+                AGE: None if age is None else float(age),
+                SEX: self.spec.sex.get(int(gender)) if gender is not None else None,
             }
             for finding, value in zip(self.spec.findings, values, strict=True):
                 row[finding.name] = _cell(finding, value)
@@ -582,25 +567,7 @@ def _column_spec(spec: OmopSpec, resolved: dict[str, _Resolved]) -> CohortSpec:
                 valid=finding.valid,
             )
         )
-    classes = [c.name for c in spec.label.classes] + ([spec.label.otherwise] if spec.label.otherwise else [])
-    return CohortSpec(
-        name=spec.name,
-        title=spec.title,
-        description=spec.description,
-        source=spec.source,
-        id_column="person_id",
-        label=LabelSpec(
-            column="label",
-            classes=classes,
-            descriptions={c.name: c.description for c in spec.label.classes if c.description},
-        ),
-        age=AgeSpec(column="age", valid=spec.age.valid),
-        sex=FieldSpec(column="sex"),
-        findings=findings,
-        on_invalid=spec.on_invalid,
-        text_style=spec.text_style,
-        task=spec.task,
-    )
+    return column_spec(spec, spec.label.classes, spec.label.otherwise, findings)
 
 
 def load_omop(spec: OmopSpec) -> Cohort:
@@ -613,16 +580,18 @@ def load_omop(spec: OmopSpec) -> Cohort:
         sql = cohort_query(spec, {name: info.units for name, info in resolved.items()})
         source = f"omop {db.shown}"
         rows = _PersonRows(db, spec, sql, source)
-        column_spec = _column_spec(spec, resolved)
-        table = Table(source, ["person_id", "label", "age", "sex", *[f.name for f in spec.findings]], rows)
-        cohort = cohort_from_table(table, column_spec)
-    skipped = [report for report in (rows.unobserved, rows.unlabelled) if report.count]
-    metadata = {
-        **cohort.metadata,
-        "omop": {
-            "database": db.shown,
-            "index": spec.index.model_dump(mode="json"),
-            "other_unit_values": {n: i.other_units for n, i in resolved.items() if i.other_units},
-        },
-    }
-    return cohort.model_copy(update={"skipped": [*skipped, *cohort.skipped], "metadata": metadata})
+        columns = _column_spec(spec, resolved)
+        cohort = query_cohort(
+            columns,
+            source,
+            rows,
+            [rows.unobserved, rows.unlabelled],
+            {
+                "omop": {
+                    "database": db.shown,
+                    "index": spec.index.model_dump(mode="json"),
+                    "other_unit_values": {n: i.other_units for n, i in resolved.items() if i.other_units},
+                }
+            },
+        )
+    return cohort

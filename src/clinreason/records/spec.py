@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from clinreason.records.plausibility import DEFAULT_AGE_LIMITS, Limits, default_limits
 from clinreason.records.schema import CohortSource, ReferenceRange, TaskSpec
-from clinreason.yaml_models import load_yaml_model, validate_model
+from clinreason.yaml_models import load_yaml_model, repeated, validate_model
 
 DEFAULT_MISSING = ["", "NA", "N/A", "na", "NaN", "nan", "null", "NULL", "None", "?"]
 
@@ -209,10 +209,8 @@ class CohortSpec(_Spec):
 
     @model_validator(mode="after")
     def _unique_keys(self) -> CohortSpec:
-        keys = [finding.key for finding in self.findings]
-        duplicates = sorted({k for k in keys if keys.count(k) > 1})
-        if duplicates:
-            raise ValueError(f"finding names must be unique; repeated: {duplicates}")
+        if twice := repeated(finding.key for finding in self.findings):
+            raise ValueError(f"finding names must be unique; repeated: {twice}")
         return self
 
     def required_columns(self) -> list[str]:
