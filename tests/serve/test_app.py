@@ -43,6 +43,7 @@ def test_health_card_and_a_flat_patient(label_server: str) -> None:
     assert result["id"] == "patient-1" and result["label"] in card["labels"]
     assert sum(result["probabilities"].values()) == pytest.approx(1.0)
     assert result["rationale"] is None  # a label student writes none
+    assert result["rationale_agrees"] is None
     schema = httpx.get(f"{label_server}/openapi.json").json()
     assert "/v1/diagnose" in schema["paths"]
 
@@ -130,6 +131,8 @@ def test_size_limit_token_and_internal_errors(run_folder: Path, monkeypatch: pyt
         assert reply.status_code == 200, reply.text
         result = reply.json()["results"][0]
         assert isinstance(result["rationale"], str) and isinstance(result["claims"], list)  # a rationale student
+        agrees = None if result["stated"] is None else result["stated"] == result["label"]
+        assert result["rationale_agrees"] is agrees
         for claim in result["claims"]:
             assert claim["verdict"] in {"supported", "wrong", "unsupported"}
 
@@ -229,3 +232,40 @@ def test_bad_fhir_is_422_with_the_path(
     reply = httpx.post(f"{label_server}/v1/diagnose", json={"patient": bundle}, timeout=30)
     assert reply.status_code == 422, reply.text
     assert any(p["loc"] == where and message in p["msg"] for p in reply.json()["detail"]), reply.json()
+
+
+@pytest.mark.slow
+def test_rationale_agreement_with_the_ruled_label(run_folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rule may move the answer away from what the rationale argues; the answer says so."""
+    import importlib
+
+    from clinreason.records.schema import PatientRecord
+    from clinreason.student.predict import Prediction
+
+    model = load_served(run_folder, "rationale_then_label")
+    labels = model.cohort.labels
+    model.rule = None  # argmax: the ruled label is the most probable one
+
+    def scripted(_student: object, _cohort: object, records: list[PatientRecord], *_: object, **__: object) -> list:
+        stated = {"agree": labels[0], "disagree": labels[1], "none": None}
+        return [
+            Prediction(
+                record_id=r.id,
+                gold=[],
+                probabilities={labels[0]: 0.9, labels[1]: 0.1},
+                predicted=labels[0],
+                rationale=f"Glucose: 171 mg/dL, high. ({r.id})",
+                stated=stated[r.id],
+            )
+            for r in records
+        ]
+
+    monkeypatch.setattr(importlib.import_module("clinreason.student.predict"), "predict", scripted)
+    with Server(create_app(model, ServeSettings(max_batch=4))) as url:
+        patients = [{**FLAT, "id": name} for name in ("agree", "disagree", "none")]
+        reply = httpx.post(f"{url}/v1/diagnose", json={"patients": patients}, timeout=60)
+    assert reply.status_code == 200, reply.text
+    answers = {r["id"]: r for r in reply.json()["results"]}
+    assert answers["agree"]["rationale_agrees"] is True and answers["agree"]["label"] == labels[0]
+    assert answers["disagree"]["rationale_agrees"] is False and answers["disagree"]["stated"] == labels[1]
+    assert answers["none"]["rationale_agrees"] is None

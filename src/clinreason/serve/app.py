@@ -72,6 +72,11 @@ class Diagnosis(BaseModel):
     probabilities: dict[str, float]
     rationale: str | None = None
     stated: str | None = Field(default=None, description="The diagnosis the rationale states.")
+    rationale_agrees: bool | None = Field(
+        default=None,
+        description="Whether the rationale's stated diagnosis is `label`; false means the decision rule moved the "
+        "answer away from what the rationale argues (show both to a clinician). None when no diagnosis is stated.",
+    )
     claims: list[ClaimOut] = Field(default_factory=list)
     batch_size: int = Field(description="Patients answered in the same batch.")
     queued_ms: float
@@ -131,6 +136,7 @@ def _answer(model: ServedModel, settings: ServeSettings, jobs: Sequence[_Job]) -
                 probabilities=prediction.probabilities,
                 rationale=prediction.rationale,
                 stated=prediction.stated,
+                rationale_agrees=None if prediction.stated is None else prediction.stated == label,
                 claims=claims,
                 batch_size=len(jobs),
                 queued_ms=0.0,
