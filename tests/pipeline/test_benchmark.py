@@ -133,3 +133,6 @@ def test_config_rejects_repeated_cohorts_and_gives_each_run_its_folder(tmp_path:
         ("label", False),
         ("label", True),
     ]
+    assert config.student.variant_names() == ["rationale_then_label", "label", "label+values"]
+    linear = config.student.model_copy(update={"value_linear": True})
+    assert linear.variant_names() == ["rationale_then_label", "label", "label+values+linear"]

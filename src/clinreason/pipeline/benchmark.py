@@ -248,8 +248,9 @@ def summarise(
         twins: list[PairedDifference] = []
         for student in students:
             objective = student.removeprefix("student:")
-            label_twin = "student:" + ("label+values" if objective.endswith("+values") else "label")
-            if objective.split("+")[0] == "label" or label_twin not in per_model:
+            base, plus, kind = objective.partition("+")
+            label_twin = "student:label" + plus + kind  # text, +values or +values+linear alike
+            if base == "label" or label_twin not in per_model:
                 continue
             for metric in COMPARED:
                 diff = paired_difference(

@@ -239,8 +239,7 @@ def card_markdown(card: StudentCard) -> str:
 def write_cards(config: RunConfig, metrics: RunMetrics, cohort: Cohort, folder: Path) -> list[Path]:
     """MODEL_CARD.md and card.json of every student of the run, in `students/<variant>/`."""
     written = []
-    for objective, numeric in config.student.variants():
-        variant = objective + ("+values" if numeric else "")
+    for variant in config.student.variant_names():
         card = student_card(config, metrics, variant, cohort)
         if card is None:
             continue

@@ -82,6 +82,17 @@ class StudentSettings(_Section):
         "twice, with and without, for a side-by-side comparison; a list of objectives: those twice, the others "
         "text-only.",
     )
+    value_linear: bool = Field(
+        default=False,
+        description="Numeric-aware students also get a linear path from the standardised values to the "
+        "diagnosis options' logits (wide and deep: a logistic regression inside the student, zero at the start); "
+        "their variant is named <objective>+values+linear.",
+    )
+    value_linear_learning_rate: float = Field(
+        default=1e-2,
+        gt=0,
+        description="The linear path's learning rate (the language model's would leave its weights near zero).",
+    )
     per_objective: dict[Objective, dict[str, Any]] = Field(
         default_factory=dict,
         description="Training settings for one objective on top of `train`, e.g. "
@@ -95,6 +106,13 @@ class StudentSettings(_Section):
             return [(o, flag) for o in self.objectives for flag in ([False, True] if o in both else [False])]
         flags = {"off": [False], "on": [True], "both": [False, True]}[self.value_tokens]
         return [(objective, flag) for objective in self.objectives for flag in flags]
+
+    def variant(self, objective: Objective, numeric: bool) -> str:
+        """The student's name in the run: its folder under students/ and its row in the tables."""
+        return objective + ("+values" + ("+linear" if self.value_linear else "") if numeric else "")
+
+    def variant_names(self) -> list[str]:
+        return [self.variant(objective, numeric) for objective, numeric in self.variants()]
 
     def train_config(self, objective: Objective) -> TrainConfig:
         """`train` with this objective's overrides, validated as a whole."""

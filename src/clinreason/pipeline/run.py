@@ -38,7 +38,7 @@ from clinreason.run_folder import claim_folder, config_hash
 from clinreason.student.checkpoint import load_checkpoint
 from clinreason.student.data import build_examples
 from clinreason.student.model import Student, load_student, prepare
-from clinreason.student.numeric import add_value_tokens, fit_numeric_plan
+from clinreason.student.numeric import add_value_tokens, fit_numeric_plan, option_token_ids
 from clinreason.student.numeric_model import NumericStudent
 from clinreason.student.predict import Prediction, predict
 from clinreason.student.train import EvalPoint, TrainResult, train, training_finished
@@ -55,6 +55,7 @@ from clinreason.teacher import (
     read_results,
 )
 from clinreason.teacher.bootstrap import bootstrap_exemplars
+from clinreason.teacher.prompts import options
 
 log = logging.getLogger(__name__)
 
@@ -361,15 +362,25 @@ def _student_stage(
     output = _StudentOutput(predictions={}, histories={}, results={})
     config = ctx.config
     for objective, numeric in config.student.variants():
-        variant = objective + ("+values" if numeric else "")
+        variant = config.student.variant(objective, numeric)
         name, out = f"student:{variant}", ctx.folder / "students" / variant
         train_examples = build_examples(ctx.cohort, patients, objective, teacher.train)
         val_examples = build_examples(ctx.cohort, ctx.val_records, objective, teacher.validation)
         student = load_student(config.student.model)
         if numeric:  # value tokens, standardised on the training patients only
             plan = fit_numeric_plan(patients)
+            if config.student.value_linear:
+                letters = [letter for letter, _, _ in options(ctx.cohort)]
+                plan = plan.model_copy(update={"option_tokens": option_token_ids(student.tokenizer, letters)})
+            numeric_student = NumericStudent(
+                student.model,
+                student.tokenizer,
+                plan,
+                seed=config.student.train.seed,
+                linear_learning_rate=config.student.value_linear_learning_rate,
+            )
             student = prepare(
-                NumericStudent(student.model, student.tokenizer, plan, seed=config.student.train.seed),
+                numeric_student,
                 student.tokenizer,
                 name=student.name,
             )

@@ -106,7 +106,7 @@ def load_run_student(path: str | Path, variant: str | None = None, precision: st
 
     folder, named = _run_folder(Path(path))
     config = read_folder_config(folder, RunConfig)
-    variants = [o + ("+values" if v else "") for o, v in config.student.variants()]
+    variants = config.student.variant_names()
     chosen = variant or named or variants[0]
     if chosen not in variants:
         raise ConfigError(f"{folder} has no student '{chosen}'; it trained {', '.join(variants)}")

@@ -15,13 +15,14 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
+from typing import Any
 
 from pydantic import BaseModel, Field
 
 from clinreason.records.schema import PatientRecord
 from clinreason.student.data import Example
 
-__all__ = ["NUM_TOKEN", "NumericPlan", "add_value_tokens", "fit_numeric_plan", "numeric_block"]
+__all__ = ["NUM_TOKEN", "NumericPlan", "add_value_tokens", "fit_numeric_plan", "numeric_block", "option_token_ids"]
 
 NUM_TOKEN = "<|num|>"
 AGE = "age"
@@ -35,6 +36,11 @@ class NumericPlan(BaseModel):
     labels: list[str] = Field(description="Their plain names, shown before each token in the prompt.")
     means: list[float]
     scales: list[float] = Field(description="Standard deviations on the training patients (1 where constant).")
+    option_tokens: list[int] = Field(
+        default_factory=list,
+        description="The option letters' token ids where a linear path from the values adds to the logits "
+        "(wide and deep); empty: no linear path.",
+    )
 
     def values(self, record: PatientRecord) -> tuple[list[float], list[bool]]:
         """Standardised values (0 where missing) and which are present."""
@@ -79,6 +85,21 @@ def fit_numeric_plan(records: Sequence[PatientRecord]) -> NumericPlan:
         means.append(mean)
         scales.append(spread if spread > 0 else 1.0)
     return NumericPlan(features=features, labels=[labels[f] for f in features], means=means, scales=scales)
+
+
+def option_token_ids(tokenizer: Any, letters: Sequence[str]) -> list[int]:
+    """The token that tells the options apart in `Final Diagnosis: (X)`, one per letter: where the
+    scoring reads the diagnosis, and so where a linear path from the values must act."""
+    from clinreason.student.data import FINAL
+
+    answers = [list(tokenizer(f"{FINAL}({letter})", add_special_tokens=False)["input_ids"]) for letter in letters]
+    common = 0
+    while all(len(a) > common for a in answers) and len({a[common] for a in answers}) == 1:
+        common += 1
+    firsts = [a[common] if len(a) > common else -1 for a in answers]
+    if -1 in firsts or len(set(firsts)) != len(firsts):
+        raise ValueError("a linear path from the values needs option letters that are single distinct tokens")
+    return firsts
 
 
 def numeric_block(plan: NumericPlan) -> str:

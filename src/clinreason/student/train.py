@@ -311,8 +311,11 @@ def train(
     total_steps = math.ceil(per_epoch * config.epochs / config.gradient_accumulation)
     if config.max_steps is not None:
         total_steps = min(total_steps, config.max_steps)
+    groups = getattr(model, "parameter_groups", None)  # a numeric-aware student's linear path has its own rate
     optimizer = torch.optim.AdamW(
-        [p for p in model.parameters() if p.requires_grad],
+        groups(config.learning_rate, config.weight_decay)
+        if callable(groups)
+        else [p for p in model.parameters() if p.requires_grad],
         lr=config.learning_rate,
         weight_decay=config.weight_decay,
     )
