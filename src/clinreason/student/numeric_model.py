@@ -35,7 +35,7 @@ HIDDEN = 64
 
 class NumericStudent(SoftTokenLM):
     def __init__(
-        self, lm: Any, tokenizer: Any, plan: NumericPlan, *, seed: int = 0, linear_learning_rate: float = 1e-2
+        self, lm: Any, tokenizer: Any, plan: NumericPlan, *, seed: int = 0, linear_learning_rate: float = 0.1
     ) -> None:
         super().__init__()
         if NUM_TOKEN not in tokenizer.get_vocab():
