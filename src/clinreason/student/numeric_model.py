@@ -9,8 +9,8 @@ With `plan.option_tokens`, a linear path from the standardised values (and which
 the logits of the option letters (wide and deep, Cheng et al. 2016): a logistic regression inside the
 student, zero at the start, trained with its own learning rate (`linear_learning_rate`) because at the
 language model's 2e-4 its weights would hardly move in a few hundred steps. A 135M model fine-tuned on
-a few hundred patients ranks them worse than logistic regression does; the linear path gives the
-diagnosis that floor while the language model writes the rationale.
+a few hundred patients ranks them worse than logistic regression does; the linear path is meant to
+give the diagnosis that floor (docs/results.md measures how far it does).
 """
 
 from __future__ import annotations
