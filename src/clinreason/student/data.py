@@ -47,6 +47,14 @@ def answer_line(cohort: Cohort, label: str) -> str:
     raise ValueError(f"label '{label}' is not in cohort {cohort.name}'s labels {cohort.labels}")
 
 
+def common_length(answers: Sequence[Sequence[int]]) -> int:
+    """How many leading tokens the options' answers share: the next one tells them apart."""
+    common = 0
+    while all(len(a) > common for a in answers) and len({a[common] for a in answers}) == 1:
+        common += 1
+    return common
+
+
 def student_prompt(cohort: Cohort, record: PatientRecord, objective: Objective, task: TaskKind = "label") -> str:
     text = question(cohort, record)
     if objective == "multitask":

@@ -90,12 +90,10 @@ def fit_numeric_plan(records: Sequence[PatientRecord]) -> NumericPlan:
 def option_token_ids(tokenizer: Any, letters: Sequence[str]) -> list[int]:
     """The token that tells the options apart in `Final Diagnosis: (X)`, one per letter: where the
     scoring reads the diagnosis, and so where a linear path from the values must act."""
-    from clinreason.student.data import FINAL
+    from clinreason.student.data import FINAL, common_length
 
     answers = [list(tokenizer(f"{FINAL}({letter})", add_special_tokens=False)["input_ids"]) for letter in letters]
-    common = 0
-    while all(len(a) > common for a in answers) and len({a[common] for a in answers}) == 1:
-        common += 1
+    common = common_length(answers)
     firsts = [a[common] if len(a) > common else -1 for a in answers]
     if -1 in firsts or len(set(firsts)) != len(firsts):
         raise ValueError("a linear path from the values needs option letters that are single distinct tokens")

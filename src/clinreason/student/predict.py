@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 from clinreason.progress import Observer
 from clinreason.records.schema import Cohort, PatientRecord
 from clinreason.student.config import Precision
-from clinreason.student.data import FINAL, Objective, TaskKind, prompt_ids, student_prompt
+from clinreason.student.data import FINAL, Objective, TaskKind, common_length, prompt_ids, student_prompt
 from clinreason.student.model import Student, keeps_logits, resolve_precision
 from clinreason.teacher.parsing import parse_answer
 from clinreason.teacher.prompts import options
@@ -103,7 +103,7 @@ def option_row(
     """(the tokens before the option letter, each option's letter token), or None when the options do not
     differ in one distinct token (then only the summed log-probabilities can score them)."""
     start, answers = _sequences(student, prompt, prefix, letters)
-    common = _common_length(answers)
+    common = common_length(answers)
     firsts = [a[common] if len(a) > common else -1 for a in answers]
     if student.kind != "causal" or len(set(firsts)) != len(firsts) or -1 in firsts:
         return None
@@ -199,13 +199,6 @@ def _prompt(
     return text if plan is None else text + numeric_block(plan)
 
 
-def _common_length(answers: Sequence[Sequence[int]]) -> int:
-    common = 0
-    while all(len(a) > common for a in answers) and len({a[common] for a in answers}) == 1:
-        common += 1
-    return common
-
-
 def _normalised(scores: Sequence[float]) -> list[float]:
     top = max(scores)
     weights = [math.exp(s - top) for s in scores]
@@ -217,7 +210,7 @@ def _summed_option_probabilities(student: Student, prompt: str, prefix: str, let
     import torch
 
     start, answers = _sequences(student, prompt, prefix, letters)
-    common = _common_length(answers)
+    common = common_length(answers)
     model, device = student.model, student.device
     pad = student.tokenizer.pad_token_id
     with torch.inference_mode():
