@@ -67,6 +67,44 @@ def numeric_student(
     return prepare(model, tokenizer, name="tiny", device="cpu")
 
 
+THRESHOLD_SPLIT = (120, 150)  # training, validation and held-out patients of a 200-patient threshold cohort
+
+
+def threshold_config(learning_rate: float) -> TrainConfig:
+    return TrainConfig(
+        objective="label",
+        epochs=10,
+        learning_rate=learning_rate,
+        batch_size=8,
+        warmup_ratio=0.0,
+        precision="fp32",
+        evals_per_epoch=1,
+        patience=10,
+        max_length=512,
+        select_on="loss",
+    )
+
+
+def held_out_accuracy(student: Student, cohort: Cohort, records: list[PatientRecord]) -> float:
+    predictions = predict(student, cohort, records, "label", batch_size=16)
+    return sum(p.predicted == p.gold[0] for p in predictions) / len(predictions)
+
+
+def train_with_values(
+    student: Student,
+    cohort: Cohort,
+    train_records: list[PatientRecord],
+    val_records: list[PatientRecord],
+    config: TrainConfig,
+    out: Path,
+) -> Any:
+    """`train` on label examples with the student's value tokens."""
+    plan = student.model.plan
+    train_examples = add_value_tokens(build_examples(cohort, train_records, "label"), train_records, plan)
+    val_examples = add_value_tokens(build_examples(cohort, val_records, "label"), val_records, plan)
+    return train(student, train_examples, val_examples, config, out)
+
+
 def test_the_plan_standardises_on_the_training_patients() -> None:
     cohort = threshold_cohort(50)
     plan = fit_numeric_plan(cohort.records)
@@ -141,34 +179,17 @@ def test_the_linear_path_learns_a_threshold_where_the_language_model_barely_move
     (measured when written: 29 of 50 held-out patients right); the linear path at its own rate (0.1)
     learns the threshold (50 of 50), and the checkpoint reloads it."""
     cohort = threshold_cohort(200, seed=1)
-    train_records, val_records, test_records = cohort.records[:120], cohort.records[120:150], cohort.records[150:]
-    config = TrainConfig(
-        objective="label",
-        epochs=10,
-        learning_rate=1e-5,
-        batch_size=8,
-        warmup_ratio=0.0,
-        precision="fp32",
-        evals_per_epoch=1,
-        patience=10,
-        max_length=512,
-        select_on="loss",
-    )
-
-    def accuracy(student: Student) -> float:
-        predictions = predict(student, cohort, test_records, "label", batch_size=16)
-        return sum(p.predicted == p.gold[0] for p in predictions) / len(predictions)
-
+    (first, second), records = THRESHOLD_SPLIT, cohort.records
+    train_records, val_records, test_records = records[:first], records[first:second], records[second:]
+    config = threshold_config(1e-5)
     scores = {}
     for linear in (None, cohort):
         student = numeric_student(tokenizer, tiny_llama, train_records, linear=linear, linear_learning_rate=0.1)
-        plan = student.model.plan
-        train_examples = add_value_tokens(build_examples(cohort, train_records, "label"), train_records, plan)
-        val_examples = add_value_tokens(build_examples(cohort, val_records, "label"), val_records, plan)
-        result = train(student, train_examples, val_examples, config, tmp_path / f"linear-{linear is not None}")
+        out = tmp_path / f"linear-{linear is not None}"
+        result = train_with_values(student, cohort, train_records, val_records, config, out)
         loaded, _ = load_checkpoint(result.best_checkpoint, device="cpu")
-        assert isinstance(loaded.model, NumericStudent) and loaded.model.plan == plan
-        scores[linear is not None] = accuracy(loaded)
+        assert isinstance(loaded.model, NumericStudent) and loaded.model.plan == student.model.plan
+        scores[linear is not None] = held_out_accuracy(loaded, cohort, test_records)
     assert scores[True] >= 0.9, scores
     assert scores[True] >= scores[False] + 0.2, scores
 
@@ -182,36 +203,19 @@ def test_a_threshold_on_one_number_is_learnt_and_the_checkpoint_reloads(
     0.42), so two seeds are trained and the one with the lower validation loss is kept, as a user would
     select. The same tiny model reading the number as text stayed at 0.42 after the same 10 epochs."""
     cohort = threshold_cohort(200, seed=1)
-    train_records, val_records, test_records = cohort.records[:120], cohort.records[120:150], cohort.records[150:]
-    config = TrainConfig(
-        objective="label",
-        epochs=10,
-        learning_rate=1e-2,
-        batch_size=8,
-        warmup_ratio=0.0,
-        precision="fp32",
-        evals_per_epoch=1,
-        patience=10,
-        max_length=512,
-        select_on="loss",
-    )
-
-    def accuracy(student: Student) -> float:
-        predictions = predict(student, cohort, test_records, "label", batch_size=16)
-        return sum(p.predicted == p.gold[0] for p in predictions) / len(predictions)
-
+    (first, second), records = THRESHOLD_SPLIT, cohort.records
+    train_records, val_records, test_records = records[:first], records[first:second], records[second:]
+    config = threshold_config(1e-2)
     runs = []
     for seed in (0, 1):
         student = numeric_student(tokenizer, tiny_llama, train_records, seed=seed)
         plan = student.model.plan
-        train_examples = add_value_tokens(build_examples(cohort, train_records, "label"), train_records, plan)
-        val_examples = add_value_tokens(build_examples(cohort, val_records, "label"), val_records, plan)
-        result = train(student, train_examples, val_examples, config, tmp_path / f"numeric{seed}")
+        result = train_with_values(student, cohort, train_records, val_records, config, tmp_path / f"numeric{seed}")
         runs.append((result.state.best_val_loss, seed, result.best_checkpoint))
     _, _, best = min(runs)
     loaded, _ = load_checkpoint(best, device="cpu")
     assert isinstance(loaded.model, NumericStudent) and loaded.model.plan == plan
-    numeric = accuracy(loaded)
+    numeric = held_out_accuracy(loaded, cohort, test_records)
     assert numeric >= 0.9, numeric
 
     lm = tiny_llama(
@@ -225,7 +229,7 @@ def test_a_threshold_on_one_number_is_learnt_and_the_checkpoint_reloads(
         config,
         tmp_path / "text",
     )
-    assert numeric >= accuracy(text_only) + 0.2
+    assert numeric >= held_out_accuracy(text_only, cohort, test_records) + 0.2
 
 
 def test_soft_token_students_are_not_compiled_automatically(tokenizer: Any, tiny_llama: Callable[..., Any]) -> None:

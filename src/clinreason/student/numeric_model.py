@@ -65,7 +65,7 @@ class NumericStudent(SoftTokenLM):
 
     def parameter_groups(self, learning_rate: float, weight_decay: float) -> list[dict[str, Any]]:
         """The optimizer's groups: the linear path at its own rate, the rest at the run's."""
-        linear = [p for p in self.linear.parameters()] if self.linear is not None else []
+        linear = list(self.linear.parameters()) if self.linear is not None else []
         ids = {id(p) for p in linear}
         rest = [p for p in self.parameters() if p.requires_grad and id(p) not in ids]
         groups: list[dict[str, Any]] = [{"params": rest, "lr": learning_rate, "weight_decay": weight_decay}]
@@ -73,20 +73,11 @@ class NumericStudent(SoftTokenLM):
             groups.append({"params": linear, "lr": self.linear_learning_rate, "weight_decay": weight_decay})
         return groups
 
-    def forward(
-        self,
-        input_ids: torch.Tensor,
-        attention_mask: torch.Tensor | None = None,
-        values: torch.Tensor | None = None,
-        observed: torch.Tensor | None = None,
-        logits_to_keep: int = 0,
-        **kwargs: Any,
-    ) -> Any:
-        out = super().forward(input_ids, attention_mask, values, observed, logits_to_keep, **kwargs)
+    def adjust_output(self, out: Any, values: torch.Tensor | None, observed: torch.Tensor | None) -> Any:
+        """The linear path's term added to the option letters' logits."""
         if self.linear is None or values is None or getattr(out, "logits", None) is None:
             return out
-        flat = values.reshape(values.shape[0], -1).float()
-        mask = torch.ones_like(flat) if observed is None else observed.reshape(flat.shape).float()
+        flat, mask = _flat(values, observed)
         term = self.linear(torch.cat([flat, mask], dim=-1).to(self.linear.weight.dtype))  # (batch, options)
         logits = out.logits
         source = term[:, None, :].expand(-1, logits.shape[1], -1).to(logits.dtype)
@@ -102,9 +93,7 @@ class NumericStudent(SoftTokenLM):
         return present * encoded + (1 - present) * self.missing[None] + self.feature[None]
 
     def soft_tokens(self, values: torch.Tensor, observed: torch.Tensor | None) -> torch.Tensor:
-        values = values.reshape(values.shape[0], -1)  # the collator stacks them as a one-step series
-        mask = torch.ones_like(values) if observed is None else observed.reshape(values.shape).float()
-        return self.value_tokens(values.float(), mask)
+        return self.value_tokens(*_flat(values, observed))
 
     # -- checkpoints ----------------------------------------------------------------------------
     def save_pretrained(self, folder: str | Path, **kwargs: Any) -> None:
@@ -132,3 +121,9 @@ class NumericStudent(SoftTokenLM):
         except Exception as exc:  # truncated files, missing keys, changed shapes: whatever torch raises
             raise CheckpointError(f"{folder}: corrupt numeric-aware checkpoint ({exc}); train again") from exc
         return model
+
+
+def _flat(values: torch.Tensor, observed: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(batch, features) float values and 0/1 mask: the collator stacks them as a one-step series."""
+    flat = values.reshape(values.shape[0], -1).float()
+    return flat, torch.ones_like(flat) if observed is None else observed.reshape(flat.shape).float()

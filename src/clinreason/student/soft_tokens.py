@@ -55,10 +55,16 @@ class SoftTokenLM(nn.Module):
     ) -> Any:
         inputs_embeds = self.embed(input_ids, values, observed)
         if getattr(self.config, "is_encoder_decoder", False):
-            return self.lm(inputs_embeds=inputs_embeds, attention_mask=attention_mask, **kwargs)
-        return self.lm(
-            inputs_embeds=inputs_embeds, attention_mask=attention_mask, logits_to_keep=logits_to_keep, **kwargs
-        )
+            out = self.lm(inputs_embeds=inputs_embeds, attention_mask=attention_mask, **kwargs)
+        else:
+            out = self.lm(
+                inputs_embeds=inputs_embeds, attention_mask=attention_mask, logits_to_keep=logits_to_keep, **kwargs
+            )
+        return self.adjust_output(out, values, observed)
+
+    def adjust_output(self, out: Any, values: torch.Tensor | None, observed: torch.Tensor | None) -> Any:
+        """The language model's output, changed by what the inputs say beyond the soft tokens (none here)."""
+        return out
 
     def generate(
         self,
