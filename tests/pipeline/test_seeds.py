@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from clinreason.pipeline.config import RunConfig
-from clinreason.pipeline.run import seed_file
+from clinreason.pipeline.shipped import seed_file
 from clinreason.records import load_cohort, make_splits
 from clinreason.teacher import (
     CacheOnlyBackend,

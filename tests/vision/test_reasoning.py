@@ -96,3 +96,27 @@ def test_a_vision_teacher_gets_the_slice_as_a_png_next_to_the_descriptors() -> N
     assert url.startswith("data:image/png;base64,")
     decoded = np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))))
     assert decoded.shape == (32, 32) and decoded[16, 16] == round(0.8 * 255) and decoded[0, 0] == round(0.2 * 255)
+
+
+def test_a_shipped_seed_answers_the_teacher_for_the_slices_it_covers(tmp_path: Path) -> None:
+    """Reasoning exported from one cache (one prompt, these slices only) and imported as a seed into a
+    fresh cache: the teacher is not asked again for the slices the seed covers."""
+    from clinreason.vision.reasoning import REASONING_PROMPT, teacher_reasoning
+
+    lesion = _disc()
+    other = Slice2D("d2", "d", lesion.image * 0.9, lesion.mask, (0.5, 0.5), "MRI", "brain", "brain tumour")
+    descriptors = {s.id: describe(s.image, s.mask, s.spacing) for s in (lesion, other)}
+    first = Scripted()
+    made = teacher_reasoning("gguf:cers-v1", [lesion, other], descriptors, backend=first, cache_path=tmp_path / "a")
+    assert first.calls == 2 and made.imported == 0
+    seed = tmp_path / "seed.jsonl.gz"
+    with TeacherCache(tmp_path / "a") as cache:
+        cache.put("k", backend="x", model="y", prompt="kwon-rationalize", messages=[], sampling=Sampling(),
+                  completion=Completion(text="another prompt's"), record_id="d1")  # fmt: skip
+        assert cache.export_jsonl(seed, prompt=load_prompt(REASONING_PROMPT).id, record_ids={"d1"}) == 1
+    again = Scripted()
+    run = teacher_reasoning(
+        "gguf:cers-v1", [lesion, other], descriptors, backend=again, cache_path=tmp_path / "b", seed=seed
+    )
+    assert run.imported == 1 and again.calls == 1 and (run.cached, run.generated) == (1, 1)
+    assert run.texts == made.texts

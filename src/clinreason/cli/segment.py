@@ -33,9 +33,14 @@ def segment_train(
     ] = 1,
     config: Annotated[Path | None, typer.Option(help="YAML with any SegmentConfig field (overrides flags).")] = None,
     out: Annotated[Path, typer.Option(help="Run folder.")] = Path("runs/segment"),
+    export_reasoning: Annotated[
+        Path | None,
+        typer.Option(help="Afterwards, write the teacher's cached reasoning for these slices here (.jsonl.gz)."),
+    ] = None,
 ) -> None:
     """Train CERS, DenseCLIP-guided CERS and both baselines (supervised only; semi-supervised without
     reasoning) and evaluate them."""
+    from clinreason.pipeline.segment import export_reasoning as export
     from clinreason.pipeline.segment import run_segment, run_segment_seeds
     from clinreason.vision.config import SegmentConfig
     from clinreason.vision.train import TrainSettings
@@ -61,13 +66,16 @@ def segment_train(
             observer.finish()
         print_table(combined.table())
         console.print(f"Written to {settings.out / 'segment-seeds.json'} and segment-seeds.md (runs in seed-N)")
-        return
-    with progress_bars() as bars:
-        observer = RichObserver(bars)
-        summary = run_segment(settings, observer)
-        observer.finish()
-    print_table(summary.table())
-    console.print(f"Written to {settings.out} (metrics.json, metrics.md, report.html, checkpoints)")
+    else:
+        with progress_bars() as bars:
+            observer = RichObserver(bars)
+            summary = run_segment(settings, observer)
+            observer.finish()
+        print_table(summary.table())
+        console.print(f"Written to {settings.out} (metrics.json, metrics.md, report.html, checkpoints)")
+    if export_reasoning is not None:
+        count = export(settings, export_reasoning)
+        console.print(f"Exported {count} cached reasoning generation(s) to {export_reasoning}")
 
 
 @segment_app.command("evaluate")

@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
 from typing import Literal
 
@@ -31,6 +30,7 @@ from clinreason.pipeline.card import write_cards
 from clinreason.pipeline.config import RunConfig
 from clinreason.pipeline.rationalize import run_and_save
 from clinreason.pipeline.results import RunMetrics, TeacherReport
+from clinreason.pipeline.shipped import seed_file
 from clinreason.progress import Observer
 from clinreason.records import Splits, load_cohort, make_splits
 from clinreason.records.schema import Cohort, PatientRecord
@@ -68,12 +68,6 @@ class RunOutput:
     metrics: RunMetrics | None  # None when the run stopped after training
     report: Path | None
     timings: dict[str, float] = field(default_factory=dict)
-
-
-def seed_file(cohort_name: str) -> Path | None:
-    """Generations shipped with clinreason for a bundled cohort (made by `clinreason rationalize`)."""
-    item = resources.files("clinreason.pipeline").joinpath(f"seeds/{cohort_name}.jsonl.gz")
-    return Path(str(item)) if item.is_file() else None
 
 
 def _splits(config: RunConfig, cohort: Cohort, folder: Path) -> Splits:

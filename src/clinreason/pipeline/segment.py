@@ -26,19 +26,20 @@ import numpy as np
 from clinreason.embeddings import embed
 from clinreason.errors import ConfigError
 from clinreason.evaluate.paired import paired_difference, spread
+from clinreason.pipeline.shipped import seed_file, segment_seed_name
 from clinreason.progress import Observer
 from clinreason.run_folder import claim_folder
 from clinreason.vision.config import SegmentConfig
 from clinreason.vision.data import Slice2D, SliceSplit, split_slices
 from clinreason.vision.descriptors import describe
 from clinreason.vision.inference import load_run, read_reasoning
-from clinreason.vision.reasoning import teacher_reasoning
+from clinreason.vision.reasoning import REASONING_PROMPT, teacher_reasoning
 from clinreason.vision.report import render_report
 from clinreason.vision.results import TITLES, ReasoningCounts, SegmentSeeds, SegmentSummary, score_method
 from clinreason.vision.sources import load_slices
 from clinreason.vision.train import Method, TrainedModel, predict, train_method
 
-__all__ = ["evaluate_run", "run_segment", "run_segment_seeds"]
+__all__ = ["evaluate_run", "export_reasoning", "run_segment", "run_segment_seeds"]
 
 
 def _reasoning(
@@ -53,13 +54,27 @@ def _reasoning(
         base_url=config.base_url,
         with_image=config.teacher_sees_image,
         on_result=observer.counter(len(slices), "images"),
+        seed=seed_file(segment_seed_name(config.data)) if config.use_seed else None,
     )
+    if run.imported:
+        observer.note(f"imported {run.imported} shipped teacher generation(s) for {config.data}")
     with (config.out / "reasoning.jsonl").open("w") as handle:
         for s in slices:
             row = {"id": s.id, "source": run.source[s.id], "text": run.texts[s.id], **descriptors[s.id].as_dict()}
             handle.write(json.dumps(row) + "\n")
     counts = ReasoningCounts(teacher=config.teacher, generated=run.generated, cached=run.cached, fallback=run.fallback)
     return run.texts, counts
+
+
+def export_reasoning(config: SegmentConfig, path: Path, cache_path: Path | None = None) -> int:
+    """The teacher's cached reasoning for this data set's slices, as a seed file for `import_jsonl`
+    (how `pipeline/seeds/segment-pyradiomics.jsonl.gz` is made); returns the number of generations."""
+    from clinreason.paths import teacher_cache_path
+    from clinreason.teacher import TeacherCache, load_prompt
+
+    ids = {s.id for s in load_slices(config)}
+    with TeacherCache(cache_path or teacher_cache_path()) as cache:
+        return cache.export_jsonl(path, prompt=load_prompt(REASONING_PROMPT).id, record_ids=ids)
 
 
 def _split(config: SegmentConfig, slices: list[Slice2D]) -> SliceSplit:

@@ -16,7 +16,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -274,16 +274,30 @@ class TeacherCache:
             item["sampling"] = json.loads(str(item["sampling"]))
             yield item
 
-    def export_jsonl(self, path: str | Path, cohort: str | None = None) -> int:
-        """Every generation (with its prompt) as one JSON object per line (gzip for .gz); returns the count."""
+    def export_jsonl(
+        self,
+        path: str | Path,
+        cohort: str | None = None,
+        *,
+        prompt: str | None = None,
+        record_ids: Collection[str] | None = None,
+    ) -> int:
+        """Every generation (with its prompt) as one JSON object per line (gzip for .gz); returns the count.
+        `prompt` (a template's id, e.g. 'cers-reasoning@v1') and `record_ids` keep one template's
+        generations for those records (an image set's reasoning spans several cohorts: one per patient)."""
         import gzip
 
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         count = 0
         opener = gzip.open if path.suffix == ".gz" else open
+        wanted = None if record_ids is None else set(record_ids)
         with opener(path, "wt", encoding="utf-8") as handle:
             for row in self.rows(cohort):
+                if (prompt is not None and row["prompt"] != prompt) or (
+                    wanted is not None and row["record_id"] not in wanted
+                ):
+                    continue
                 handle.write(json.dumps(row, ensure_ascii=False) + "\n")
                 count += 1
         return count

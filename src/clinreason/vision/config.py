@@ -36,6 +36,11 @@ class SegmentConfig(BaseModel):
     teacher_sees_image: bool = Field(
         default=False, description="openai teachers only: send each slice as an image next to its descriptors."
     )
+    use_seed: bool = Field(
+        default=True,
+        description="Import the teacher reasoning shipped for a bundled data set (pyradiomics) into the teacher "
+        "cache first; slices described the same way are then not asked again.",
+    )
     methods: list[Method] = Field(
         default_factory=lambda: list(METHODS),
         description="supervised, ssl, cers (gated cross-attention) and dense (DenseCLIP pixel-text guidance).",

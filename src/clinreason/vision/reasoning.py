@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from clinreason.teacher.backend import Message, Sampling, TeacherBackend
 from clinreason.teacher.cache import TeacherCache, cached_chat, retry_sampling
@@ -19,6 +20,7 @@ from clinreason.teacher.prompts import PromptTemplate
 from clinreason.vision.data import Slice2D
 from clinreason.vision.descriptors import LesionDescriptors
 
+REASONING_PROMPT = "cers-reasoning"
 STEPS = ("Texture", "Boundary", "Context", "Summary")
 STEP = re.compile(r"^\W*(texture|boundary|context|summary)\W*\s*[:\-]\s*(.+)$", re.IGNORECASE)
 MAX_WORDS = 96  # ~128 tokens of English text
@@ -118,6 +120,7 @@ class ReasoningRun:
     generated: int = 0
     cached: int = 0
     fallback: int = 0
+    imported: int = 0  # generations added to the cache from a shipped seed before asking the teacher
     problems: dict[str, list[str]] = field(default_factory=dict)
 
 
@@ -183,15 +186,22 @@ def teacher_reasoning(
     with_image: bool = False,
     backend: TeacherBackend | None = None,
     on_result: Callable[[str], None] | None = None,
+    seed: Path | None = None,
+    cache_path: Path | None = None,
 ) -> ReasoningRun:
     """Reasoning for `images` from a run's teacher: 'rules' (the descriptor sentences) or backend:model,
-    connected to the shared teacher cache (`backend` replaces the one the spec names, e.g. a test double)."""
+    connected to the teacher cache (`cache_path`, default the shared one; `backend` replaces the one the
+    spec names, e.g. a test double). A `seed` (generations exported from the cache) is imported first,
+    so that whatever it answers is not asked again."""
     from clinreason.teacher import TeacherConfig, connect, load_prompt
 
-    template = load_prompt("cers-reasoning")
+    template = load_prompt(REASONING_PROMPT)
     if teacher == "rules":
         return generate_reasoning(images, descriptors, template, None, None, on_result=on_result)
-    with connect(TeacherConfig.from_spec(teacher, base_url=base_url), backend=backend) as session:
-        return generate_reasoning(
+    with connect(TeacherConfig.from_spec(teacher, base_url=base_url), cache_path, backend=backend) as session:
+        imported = session.cache.import_jsonl(seed) if seed is not None else 0
+        run = generate_reasoning(
             images, descriptors, template, session.backend, session.cache, with_image=with_image, on_result=on_result
         )
+    run.imported = imported
+    return run
