@@ -50,7 +50,7 @@ def real_examples(n: int) -> tuple[Any, Any, list[Any]]:
     import tempfile
 
     from clinreason.pipeline.config import RunConfig
-    from clinreason.pipeline.run import seed_file
+    from clinreason.pipeline.shipped import seed_file
     from clinreason.records import load_cohort, make_splits
     from clinreason.student.data import build_examples
     from clinreason.teacher import CacheOnlyBackend, TeacherCache, load_exemplars, load_prompt, run_teacher
