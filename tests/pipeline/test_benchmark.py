@@ -136,3 +136,5 @@ def test_config_rejects_repeated_cohorts_and_gives_each_run_its_folder(tmp_path:
     assert config.student.variant_names() == ["rationale_then_label", "label", "label+values"]
     linear = config.student.model_copy(update={"value_linear": True})
     assert linear.variant_names() == ["rationale_then_label", "label", "label+values+linear"]
+    warm = linear.model_copy(update={"value_linear_init": "logistic"})
+    assert warm.variant_names() == ["rationale_then_label", "label", "label+values+linear-lr"]

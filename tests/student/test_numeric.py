@@ -116,6 +116,55 @@ def test_the_plan_standardises_on_the_training_patients() -> None:
     assert plan.values(gap) == ([0.0, 0.0], [False, False])
 
 
+def test_categorical_findings_and_sex_become_one_hots_after_the_values() -> None:
+    cohort = threshold_cohort(6)
+    records = [
+        r.model_copy(
+            update={
+                "sex": "female" if i % 2 else "male",
+                "findings": {
+                    **r.findings,
+                    "genotype": Finding(name="genotype", label="genotype", value=["e3/e3", "e3/e4", "e4/e4"][i % 3]),
+                },
+            }
+        )
+        for i, r in enumerate(cohort.records)
+    ]
+    assert fit_numeric_plan(records).categorical == []  # value tokens alone: numbers only
+    plan = fit_numeric_plan(records, categorical=True)
+    assert plan.features == ["marker", "noise"]
+    assert plan.categorical == ["sex", "genotype"] and plan.levels == [["female", "male"], ["e3/e3", "e3/e4", "e4/e4"]]
+    values, observed = plan.values(records[1])  # female, e3/e4
+    assert values[2:] == [1.0, 0.0, 0.0, 1.0, 0.0] and observed == [True] * 7
+    unseen = records[1].model_copy(update={"sex": None, "findings": {}})
+    assert plan.values(unseen) == ([0.0] * 7, [False, False] + [True] * 5)  # no level known: all zero
+
+
+def test_the_linear_path_can_start_at_the_logistic_regression(tokenizer: Any, tiny_llama: Callable[..., Any]) -> None:
+    """Warm start: the path's term for each option is the logistic regression's decision function on the
+    same inputs (split in halves between the two options of a binary diagnosis)."""
+    import numpy as np
+    import torch
+    from sklearn.linear_model import LogisticRegression
+
+    cohort = threshold_cohort(60)
+    student = numeric_student(tokenizer, tiny_llama, cohort.records, linear=cohort)
+    model = student.model
+    model.fit_linear_path(cohort.records, cohort.labels, balanced=True)
+    rows = [model.plan.values(r) for r in cohort.records]
+    inputs = model.linear_inputs(torch.tensor([v for v, _ in rows]), torch.tensor([o for _, o in rows]))
+    y = [cohort.labels.index(r.labels[0]) for r in cohort.records]
+    reference = LogisticRegression(max_iter=2000, class_weight="balanced").fit(inputs.numpy(), y)
+    with torch.no_grad():
+        term = model.linear(inputs)
+    assert np.allclose((term[:, 1] - term[:, 0]).numpy(), reference.decision_function(inputs.numpy()), atol=1e-4)
+    predicted = (term.argmax(dim=1).numpy() == np.array(y)).mean()
+    assert predicted > 0.9  # the threshold on the marker is what the regression finds
+    plain = numeric_student(tokenizer, tiny_llama, cohort.records)
+    with pytest.raises(ValueError, match="no linear path"):
+        plain.model.fit_linear_path(cohort.records, cohort.labels, balanced=True)
+
+
 def test_value_tokens_replace_the_placeholders_and_pass_gradients(
     tokenizer: Any, tiny_llama: Callable[..., Any]
 ) -> None:

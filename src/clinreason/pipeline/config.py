@@ -85,8 +85,15 @@ class StudentSettings(_Section):
     value_linear: bool = Field(
         default=False,
         description="Numeric-aware students also get a linear path from the standardised values to the "
-        "diagnosis options' logits (wide and deep: a logistic regression inside the student, zero at the start); "
-        "their variant is named <objective>+values+linear.",
+        "diagnosis options' logits (wide and deep: a logistic regression inside the student over the values and "
+        "the categorical findings one-hot); their variant is named <objective>+values+linear.",
+    )
+    value_linear_init: Literal["zero", "logistic"] = Field(
+        default="zero",
+        description="Where the linear path starts: zero (the student is the language model's at first), or "
+        "logistic: the logistic regression of the diagnosis on the path's inputs in the training patients "
+        "(class-balanced when the loss is), so the student begins at the classical baseline; its variant is "
+        "named <objective>+values+linear-lr.",
     )
     value_linear_learning_rate: float = Field(
         default=0.1,
@@ -110,7 +117,8 @@ class StudentSettings(_Section):
 
     def variant(self, objective: Objective, numeric: bool) -> str:
         """The student's name in the run: its folder under students/ and its row in the tables."""
-        return objective + ("+values" + ("+linear" if self.value_linear else "") if numeric else "")
+        linear = ("+linear" + ("-lr" if self.value_linear_init == "logistic" else "")) if self.value_linear else ""
+        return objective + ("+values" + linear if numeric else "")
 
     def variant_names(self) -> list[str]:
         return [self.variant(objective, numeric) for objective, numeric in self.variants()]

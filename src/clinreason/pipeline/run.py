@@ -361,8 +361,9 @@ def _student_stage(
         train_examples = build_examples(ctx.cohort, patients, objective, teacher.train)
         val_examples = build_examples(ctx.cohort, ctx.val_records, objective, teacher.validation)
         student = load_student(config.student.model)
+        settings = config.student.train_config(objective)
         if numeric:  # value tokens, standardised on the training patients only
-            plan = fit_numeric_plan(patients)
+            plan = fit_numeric_plan(patients, categorical=config.student.value_linear)
             if config.student.value_linear:
                 letters = [letter for letter, _, _ in options(ctx.cohort)]
                 plan = plan.model_copy(update={"option_tokens": option_token_ids(student.tokenizer, letters)})
@@ -373,6 +374,10 @@ def _student_stage(
                 seed=config.student.train.seed,
                 linear_learning_rate=config.student.value_linear_learning_rate,
             )
+            if config.student.value_linear and config.student.value_linear_init == "logistic":
+                numeric_student.fit_linear_path(
+                    patients, list(ctx.cohort.labels), balanced=settings.class_weighting == "balanced"
+                )
             student = prepare(
                 numeric_student,
                 student.tokenizer,
@@ -382,7 +387,6 @@ def _student_stage(
             val_examples = add_value_tokens(val_examples, ctx.val_records, plan)
         started, trained_before = time.perf_counter(), training_finished(out)
         ctx.observer.phase(f"{name}: training on {len(train_examples)} examples", None)
-        settings = config.student.train_config(objective)
         result = train(
             student,
             train_examples,

@@ -26,6 +26,8 @@ __all__ = ["NUM_TOKEN", "NumericPlan", "add_value_tokens", "fit_numeric_plan", "
 
 NUM_TOKEN = "<|num|>"
 AGE = "age"
+SEX = "sex"
+MISSING = "missing"
 MIN_PRESENT = 0.5  # a finding becomes a value token when at least half the training patients have it
 
 
@@ -41,14 +43,27 @@ class NumericPlan(BaseModel):
         description="The option letters' token ids where a linear path from the values adds to the logits "
         "(wide and deep); empty: no linear path.",
     )
+    categorical: list[str] = Field(
+        default_factory=list,
+        description="Categorical findings (and 'sex') the linear path reads one-hot, as logistic regression "
+        "does; they get no value token.",
+    )
+    levels: list[list[str]] = Field(
+        default_factory=list, description="Each categorical feature's levels in the training patients ('missing' too)."
+    )
 
     def values(self, record: PatientRecord) -> tuple[list[float], list[bool]]:
-        """Standardised values (0 where missing) and which are present."""
+        """Standardised values (0 where missing) and which are present, then the categorical indicators
+        (1 for the patient's level; present)."""
         values, observed = [], []
         for feature, mean, scale in zip(self.features, self.means, self.scales, strict=True):
             raw = _value(record, feature)
             observed.append(raw is not None)
             values.append(0.0 if raw is None else max(-8.0, min(8.0, (raw - mean) / scale)))
+        for feature, levels in zip(self.categorical, self.levels, strict=True):
+            level = _category(record, feature)
+            values += [1.0 if level == known else 0.0 for known in levels]
+        observed += [True] * (len(values) - len(observed))
         return values, observed
 
 
@@ -62,8 +77,17 @@ def _value(record: PatientRecord, feature: str) -> float | None:
     return float(value)
 
 
-def fit_numeric_plan(records: Sequence[PatientRecord]) -> NumericPlan:
-    """Numeric findings present in at least half of `records` (the training patients), and age."""
+def _category(record: PatientRecord, feature: str) -> str:
+    if feature == SEX:
+        return record.sex or MISSING
+    finding = record.findings.get(feature)
+    value = finding.value if finding is not None else None
+    return value if isinstance(value, str) else MISSING
+
+
+def fit_numeric_plan(records: Sequence[PatientRecord], *, categorical: bool = False) -> NumericPlan:
+    """Numeric findings present in at least half of `records` (the training patients), and age; with
+    `categorical`, also the text-valued findings and sex with two or more levels (for the linear path)."""
     if not records:
         raise ValueError("a numeric plan needs training patients")
     names: list[str] = []
@@ -84,7 +108,24 @@ def fit_numeric_plan(records: Sequence[PatientRecord]) -> NumericPlan:
         features.append(feature)
         means.append(mean)
         scales.append(spread if spread > 0 else 1.0)
-    return NumericPlan(features=features, labels=[labels[f] for f in features], means=means, scales=scales)
+    kinds: list[str] = []
+    levels: list[list[str]] = []
+    if categorical:
+        for feature in [SEX, *names]:
+            if feature in features:
+                continue
+            seen = sorted({_category(r, feature) for r in records})
+            if len(seen) >= 2 and seen != [MISSING]:
+                kinds.append(feature)
+                levels.append(seen)
+    return NumericPlan(
+        features=features,
+        labels=[labels[f] for f in features],
+        means=means,
+        scales=scales,
+        categorical=kinds,
+        levels=levels,
+    )
 
 
 def option_token_ids(tokenizer: Any, letters: Sequence[str]) -> list[int]:

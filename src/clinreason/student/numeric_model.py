@@ -7,8 +7,10 @@ embedding spread, so the new tokens enter at the magnitude the model is used to.
 
 With `plan.option_tokens`, a linear path from the standardised values (and which are present) adds to
 the logits of the option letters (wide and deep, Cheng et al. 2016): a logistic regression inside the
-student, zero at the start, trained with its own learning rate (`linear_learning_rate`) because at the
-language model's 2e-4 its weights would hardly move in a few hundred steps. A 135M model fine-tuned on
+student over what the classical baseline reads (the values, which are present, and the categorical
+findings one-hot), zero at the start or warm-started from that logistic regression (`fit_linear_path`),
+trained with its own learning rate (`linear_learning_rate`) because at the language model's 2e-4 its
+weights would hardly move in a few hundred steps. A 135M model fine-tuned on
 a few hundred patients ranks them worse than logistic regression does; the linear path is meant to
 give the diagnosis that floor (docs/results.md measures how far it does).
 """
@@ -18,12 +20,14 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
 from clinreason.errors import CheckpointError
+from clinreason.records.schema import PatientRecord
 from clinreason.student.numeric import NUM_TOKEN, NumericPlan
 from clinreason.student.soft_tokens import SoftTokenLM
 
@@ -57,8 +61,9 @@ class NumericStudent(SoftTokenLM):
         self.missing = nn.Parameter(torch.randn(n, d_llm, generator=generator) * spread)
         self.linear: nn.Linear | None = None
         self.linear_learning_rate = linear_learning_rate
+        self.n_indicators = sum(len(levels) for levels in plan.levels)
         if plan.option_tokens:
-            self.linear = nn.Linear(2 * n, len(plan.option_tokens))
+            self.linear = nn.Linear(2 * n + self.n_indicators, len(plan.option_tokens))
             nn.init.zeros_(self.linear.weight)
             nn.init.zeros_(self.linear.bias)
             self.register_buffer("option_ids", torch.tensor(plan.option_tokens), persistent=False)
@@ -77,12 +82,48 @@ class NumericStudent(SoftTokenLM):
         """The linear path's term added to the option letters' logits."""
         if self.linear is None or values is None or getattr(out, "logits", None) is None:
             return out
-        flat, mask = _flat(values, observed)
-        term = self.linear(torch.cat([flat, mask], dim=-1).to(self.linear.weight.dtype))  # (batch, options)
+        term = self.linear(self.linear_inputs(values, observed).to(self.linear.weight.dtype))  # (batch, options)
         logits = out.logits
         source = term[:, None, :].expand(-1, logits.shape[1], -1).to(logits.dtype)
         out.logits = logits.index_add(-1, self.option_ids, source)
         return out
+
+    def linear_inputs(self, values: torch.Tensor, observed: torch.Tensor | None) -> torch.Tensor:
+        """What the linear path reads: the standardised values, which are present, the categorical one-hots."""
+        flat, mask = _flat(values, observed)
+        n = self.n_placeholders
+        return torch.cat([flat[:, :n], mask[:, :n], flat[:, n:]], dim=-1)
+
+    @torch.no_grad()
+    def fit_linear_path(self, records: Sequence[PatientRecord], labels: Sequence[str], *, balanced: bool) -> None:
+        """Start the linear path at the logistic regression of the diagnosis on its inputs in `records` (the
+        training patients; `labels` in option order), instead of at zero: the student then begins where the
+        classical baseline ends and the language model learns what the values leave unexplained."""
+        from sklearn.linear_model import LogisticRegression
+
+        if self.linear is None:
+            raise ValueError("this student has no linear path (plan.option_tokens is empty)")
+        rows = [self.plan.values(record) for record in records]
+        inputs = self.linear_inputs(torch.tensor([v for v, _ in rows]), torch.tensor([o for _, o in rows]))
+        index = {label: i for i, label in enumerate(labels)}
+        y = [index[record.labels[0]] for record in records]
+        if len(set(y)) < 2:
+            raise ValueError("the linear path's logistic regression needs training patients of two classes")
+        model = LogisticRegression(max_iter=2000, class_weight="balanced" if balanced else None)
+        model.fit(inputs.numpy(), y)
+        weight = torch.zeros_like(self.linear.weight)
+        bias = torch.zeros_like(self.linear.bias)
+        coef = torch.as_tensor(model.coef_, dtype=weight.dtype)
+        intercept = torch.as_tensor(model.intercept_, dtype=bias.dtype)
+        classes = [int(c) for c in model.classes_]
+        if len(classes) == 2:  # one decision function: split it between the two options' logits
+            weight[classes[1]], weight[classes[0]] = coef[0] / 2, -coef[0] / 2
+            bias[classes[1]], bias[classes[0]] = intercept[0] / 2, -intercept[0] / 2
+        else:
+            for row, c in enumerate(classes):
+                weight[c], bias[c] = coef[row], intercept[row]
+        self.linear.weight.copy_(weight)
+        self.linear.bias.copy_(bias)
 
     def value_tokens(self, values: torch.Tensor, observed: torch.Tensor) -> torch.Tensor:
         """(batch, features) standardised values and a 0/1 mask -> (batch, features, d_llm)."""
@@ -93,7 +134,9 @@ class NumericStudent(SoftTokenLM):
         return present * encoded + (1 - present) * self.missing[None] + self.feature[None]
 
     def soft_tokens(self, values: torch.Tensor, observed: torch.Tensor | None) -> torch.Tensor:
-        return self.value_tokens(*_flat(values, observed))
+        flat, mask = _flat(values, observed)
+        n = self.n_placeholders  # the categorical one-hots after them feed the linear path only
+        return self.value_tokens(flat[:, :n], mask[:, :n])
 
     # -- checkpoints ----------------------------------------------------------------------------
     def save_pretrained(self, folder: str | Path, **kwargs: Any) -> None:
