@@ -421,6 +421,33 @@ def test_split_labelled_ratio(ratio: float, n_labelled: int, n_labelled_pos: int
     assert len(split.unlabelled) == 64 - n_labelled
 
 
+def _patients(n: int) -> list[Slice2D]:
+    """`n` patients of 4 slices each, every patient with a lesion on two of them."""
+    empty, lesion = np.zeros((2, 2), bool), np.ones((2, 2), bool)
+    return [
+        Slice2D(f"p{p}-z{z}", f"p{p}", np.zeros((2, 2), np.float32), lesion if z < 2 else empty, (1.0, 1.0))
+        for p in range(n)
+        for z in range(4)
+    ]
+
+
+def test_folds_test_every_patient_once_over_as_many_seeds() -> None:
+    slices = _patients(5)
+    splits = [split_slices(slices, 0.25, seed=seed, folds=5) for seed in range(5)]
+    tested = [sorted({i.split("-")[0] for i in split.test}) for split in splits]
+    assert sorted(p for patients in tested for p in patients) == [f"p{i}" for i in range(5)]  # once each
+    for split in splits:
+        patients = [{i.split("-")[0] for i in part} for part in (split.labelled, split.unlabelled, split.test)]
+        assert not (patients[0] & patients[1] or patients[0] & patients[2] or patients[1] & patients[2])
+        assert len(patients[2]) == 1 and len(patients[0]) == 1  # round(4 x 0.25) labelled patient
+    assert split_slices(slices, 0.25, seed=5, folds=5).test == splits[0].test  # seed 5 is fold 0 again
+    with pytest.raises(ValueError, match="6 folds need at least 6 cases with a lesion"):
+        split_slices(slices, 0.25, folds=6)
+    from clinreason.vision.config import SegmentConfig
+
+    assert (SegmentConfig(split_by="fold").folds, SegmentConfig().folds) == (5, None)  # test_fraction 0.2
+
+
 def test_split_without_any_lesion_labels_only_negatives() -> None:
     slices = _slices(0, 20)
     split = split_slices(slices, 0.25, seed=0)

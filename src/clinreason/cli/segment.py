@@ -31,6 +31,10 @@ def segment_train(
     seeds: Annotated[
         int, typer.Option(min=1, help="Seeds 0 .. N-1, one run each in OUT/seed-N, with mean ± sd (1: OUT itself).")
     ] = 1,
+    split_by: Annotated[
+        Literal["case", "fold", "slice"],
+        typer.Option(help="case: patients apart; fold: the same as cross-validation, seed k tests fold k; slice."),
+    ] = "case",
     config: Annotated[Path | None, typer.Option(help="YAML with any SegmentConfig field (overrides flags).")] = None,
     out: Annotated[Path, typer.Option(help="Run folder.")] = Path("runs/segment"),
     export_reasoning: Annotated[
@@ -52,6 +56,7 @@ def segment_train(
         "base_url": base_url,
         "size": size,
         "seed": seed,
+        "split_by": split_by,
         "out": out,
         "train": TrainSettings(epochs=epochs, seed=seed).model_dump(),
     }

@@ -88,6 +88,7 @@ def _split(config: SegmentConfig, slices: list[Slice2D]) -> SliceSplit:
             test_fraction=config.test_fraction,
             seed=config.seed,
             by_case=config.split_by == "case",
+            folds=config.folds,
         )
     )
     split.save(path)

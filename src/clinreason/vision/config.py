@@ -25,10 +25,13 @@ class SegmentConfig(BaseModel):
     synthetic_images: int = Field(default=160, ge=10)
     label_ratio: float = Field(default=0.25, gt=0, le=1)
     test_fraction: float = Field(default=0.2, gt=0, lt=1)
-    split_by: Literal["case", "slice"] = Field(
+    split_by: Literal["case", "slice", "fold"] = Field(
         default="case",
         description="case: a patient's (or a microscopy region's) slices all go to one split, no leakage; "
-        "slice: each slice on its own (slices of one patient may land in training and test).",
+        "fold: the same, as cross-validation: cases dealt into round(1 / test_fraction) folds in one fixed "
+        "order and seed k tests fold k, so --seeds N holds out a different case set each time (on the 5 "
+        "pyradiomics patients, leave one patient out); slice: each slice on its own (slices of one patient "
+        "may land in training and test).",
     )
     seed: int = 0
     teacher: str = Field(default="rules", description="'rules' (descriptor sentences) or backend:model.")
@@ -47,6 +50,11 @@ class SegmentConfig(BaseModel):
     )
     train: TrainSettings = Field(default_factory=TrainSettings)
     out: Path = Path("runs/segment")
+
+    @property
+    def folds(self) -> int | None:
+        """The number of cross-validation folds (split_by: fold), else None."""
+        return max(2, round(1 / self.test_fraction)) if self.split_by == "fold" else None
 
     @model_validator(mode="after")
     def _vision_teacher(self) -> SegmentConfig:

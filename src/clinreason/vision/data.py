@@ -237,12 +237,16 @@ def split_slices(
     test_fraction: float = 0.2,
     seed: int = 0,
     by_case: bool = False,
+    folds: int | None = None,
 ) -> SliceSplit:
     """Test slices first (stratified by lesion / no lesion), then `label_ratio` of the rest labelled.
     At least one slice with a lesion is labelled, or nothing could be learned. With `by_case` whole
     cases (a patient's volume, a region of one microscopy image) go to one split, so no patient's or
     region's slices are on both sides; the ratios then count cases (stratified by whether a case shows
-    a lesion at all)."""
+    a lesion at all). With `folds` (cross-validation; whole cases), the cases are dealt into that many
+    folds in one fixed order, stratified the same way, and seed k tests fold k mod `folds`: over
+    `folds` seeds every case is tested exactly once (on 5 patients, leave one patient out), where
+    shuffling per seed may hold out the same patient again."""
     if not 0 < label_ratio <= 1:
         raise ValueError(f"label_ratio must be in (0, 1], got {label_ratio}")
     if not 0 <= test_fraction < 1:
@@ -251,19 +255,32 @@ def split_slices(
     groups: dict[str, list[str]] = {}
     lesion: dict[str, bool] = {}
     for s in slices:
-        key = s.case_id if by_case else s.id
+        key = s.case_id if by_case or folds is not None else s.id
         groups.setdefault(key, []).append(s.id)
         lesion[key] = lesion.get(key, False) or bool(s.mask.any())
     positive = [g for g in groups if lesion[g]]
     negative = [g for g in groups if not lesion[g]]
-    rng.shuffle(positive)
-    rng.shuffle(negative)
-    n_pos_test, n_neg_test = round(len(positive) * test_fraction), round(len(negative) * test_fraction)
-    if by_case and test_fraction > 0 and len(positive) > 1:
-        n_pos_test = max(1, n_pos_test)  # a held-out patient with a lesion, or Dice has nothing to measure
-        n_pos_test = min(n_pos_test, len(positive) - 1)  # and one left to learn from
-    test = positive[:n_pos_test] + negative[:n_neg_test]
-    pos_rest, neg_rest = positive[n_pos_test:], negative[n_neg_test:]
+    if folds is not None:
+        if folds < 2 or len(positive) < folds:
+            raise ValueError(f"{folds} folds need at least {max(folds, 2)} cases with a lesion, got {len(positive)}")
+        dealer = random.Random(0)  # one order for every seed: fold k holds the same cases whatever the seed
+        dealer.shuffle(positive)
+        dealer.shuffle(negative)
+        k = seed % folds
+        test = positive[k::folds] + negative[k::folds]
+        pos_rest = [g for g in positive if g not in test]
+        neg_rest = [g for g in negative if g not in test]
+        rng.shuffle(pos_rest)
+        rng.shuffle(neg_rest)
+    else:
+        rng.shuffle(positive)
+        rng.shuffle(negative)
+        n_pos_test, n_neg_test = round(len(positive) * test_fraction), round(len(negative) * test_fraction)
+        if by_case and test_fraction > 0 and len(positive) > 1:
+            n_pos_test = max(1, n_pos_test)  # a held-out patient with a lesion, or Dice has nothing to measure
+            n_pos_test = min(n_pos_test, len(positive) - 1)  # and one left to learn from
+        test = positive[:n_pos_test] + negative[:n_neg_test]
+        pos_rest, neg_rest = positive[n_pos_test:], negative[n_neg_test:]
     n_pos_lab = max(1, round(len(pos_rest) * label_ratio)) if pos_rest else 0
     n_neg_lab = round(len(neg_rest) * label_ratio)
     labelled = pos_rest[:n_pos_lab] + neg_rest[:n_neg_lab]
