@@ -79,18 +79,20 @@ def export_reasoning(config: SegmentConfig, path: Path, cache_path: Path | None 
 
 def _split(config: SegmentConfig, slices: list[Slice2D]) -> SliceSplit:
     path = config.out / "split.json"
-    split = (
-        SliceSplit.load(path)
-        if path.is_file()
-        else split_slices(
-            slices,
-            config.label_ratio,
-            test_fraction=config.test_fraction,
-            seed=config.seed,
-            by_case=config.split_by == "case",
-            folds=config.folds,
-        )
-    )
+    if path.is_file():
+        split = SliceSplit.load(path)
+    else:
+        try:
+            split = split_slices(
+                slices,
+                config.label_ratio,
+                test_fraction=config.test_fraction,
+                seed=config.seed,
+                by_case=config.split_by == "case",
+                folds=config.folds,
+            )
+        except ValueError as exc:  # e.g. more folds than cases with a lesion
+            raise ConfigError(f"{config.data}: cannot split (split_by {config.split_by}): {exc}") from exc
     split.save(path)
     known = {s.id for s in slices}
     missing = [i for i in split.labelled + split.unlabelled + split.test if i not in known]
