@@ -90,6 +90,10 @@ def test_config_errors_come_before_any_training(tmp_path: Path) -> None:
         SegmentConfig(teacher="gguf:qwen2.5-coder-1.5b", teacher_sees_image=True)
     result = CliRunner().invoke(app, ["segment", "train", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path)])
     assert result.exit_code != 0 and "is not pyradiomics, nuclei, synthetic or a dataset folder" in result.output
+    too_many = SegmentConfig(data="synthetic", synthetic_images=10, size=64, split_by="fold", test_fraction=0.05)
+    with pytest.raises(ConfigError, match=r"cannot split \(split_by fold\): 20 folds need at least 20 cases"):
+        run_segment(too_many.model_copy(update={"out": tmp_path / "folds"}))
+    assert not (tmp_path / "folds" / "supervised").exists()  # refused before any training
 
 
 @pytest.mark.slow
