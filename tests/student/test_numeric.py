@@ -116,7 +116,7 @@ def test_the_plan_standardises_on_the_training_patients() -> None:
     assert plan.values(gap) == ([0.0, 0.0], [False, False])
 
 
-def test_categorical_findings_and_sex_become_one_hots_after_the_values() -> None:
+def test_categorical_and_yes_no_findings_and_sex_become_one_hots_after_the_values() -> None:
     cohort = threshold_cohort(6)
     records = [
         r.model_copy(
@@ -125,6 +125,7 @@ def test_categorical_findings_and_sex_become_one_hots_after_the_values() -> None
                 "findings": {
                     **r.findings,
                     "genotype": Finding(name="genotype", label="genotype", value=["e3/e3", "e3/e4", "e4/e4"][i % 3]),
+                    "statin": Finding(name="statin", label="statin", value=i % 2 == 0),
                 },
             }
         )
@@ -133,11 +134,12 @@ def test_categorical_findings_and_sex_become_one_hots_after_the_values() -> None
     assert fit_numeric_plan(records).categorical == []  # value tokens alone: numbers only
     plan = fit_numeric_plan(records, categorical=True)
     assert plan.features == ["marker", "noise"]
-    assert plan.categorical == ["sex", "genotype"] and plan.levels == [["female", "male"], ["e3/e3", "e3/e4", "e4/e4"]]
-    values, observed = plan.values(records[1])  # female, e3/e4
-    assert values[2:] == [1.0, 0.0, 0.0, 1.0, 0.0] and observed == [True] * 7
+    assert plan.categorical == ["sex", "genotype", "statin"]
+    assert plan.levels == [["female", "male"], ["e3/e3", "e3/e4", "e4/e4"], ["no", "yes"]]
+    values, observed = plan.values(records[1])  # female, e3/e4, no statin
+    assert values[2:] == [1.0, 0.0, 0.0, 1.0, 0.0, 1.0, 0.0] and observed == [True] * 9
     unseen = records[1].model_copy(update={"sex": None, "findings": {}})
-    assert plan.values(unseen) == ([0.0] * 7, [False, False] + [True] * 5)  # no level known: all zero
+    assert plan.values(unseen) == ([0.0] * 9, [False, False] + [True] * 7)  # no level known: all zero
 
 
 def test_the_linear_path_can_start_at_the_logistic_regression(tokenizer: Any, tiny_llama: Callable[..., Any]) -> None:

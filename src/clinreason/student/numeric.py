@@ -28,6 +28,7 @@ NUM_TOKEN = "<|num|>"
 AGE = "age"
 SEX = "sex"
 MISSING = "missing"
+YES, NO = "yes", "no"
 MIN_PRESENT = 0.5  # a finding becomes a value token when at least half the training patients have it
 
 
@@ -45,8 +46,8 @@ class NumericPlan(BaseModel):
     )
     categorical: list[str] = Field(
         default_factory=list,
-        description="Categorical findings (and 'sex') the linear path reads one-hot, as logistic regression "
-        "does; they get no value token.",
+        description="Categorical and yes/no findings (and 'sex') the linear path reads one-hot, as logistic "
+        "regression does; they get no value token.",
     )
     levels: list[list[str]] = Field(
         default_factory=list, description="Each categorical feature's levels in the training patients ('missing' too)."
@@ -82,12 +83,15 @@ def _category(record: PatientRecord, feature: str) -> str:
         return record.sex or MISSING
     finding = record.findings.get(feature)
     value = finding.value if finding is not None else None
+    if isinstance(value, bool):  # a yes/no finding (an OMOP drug or condition record): two levels
+        return YES if value else NO
     return value if isinstance(value, str) else MISSING
 
 
 def fit_numeric_plan(records: Sequence[PatientRecord], *, categorical: bool = False) -> NumericPlan:
     """Numeric findings present in at least half of `records` (the training patients), and age; with
-    `categorical`, also the text-valued findings and sex with two or more levels (for the linear path)."""
+    `categorical`, also the text-valued and yes/no findings and sex with two or more levels (for the linear
+    path, so that it reads what logistic regression reads)."""
     if not records:
         raise ValueError("a numeric plan needs training patients")
     names: list[str] = []
