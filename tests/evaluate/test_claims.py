@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from clinreason.evaluate.claims import check_claims, equal
+from clinreason.evaluate.claims import check_claims, equal, verified_only
 from clinreason.records import Finding, PatientRecord, ReferenceRange
 
 RECORD = PatientRecord(
@@ -87,6 +87,20 @@ def test_a_grade_after_a_semicolon_is_about_the_same_finding() -> None:
         ("bmi", "normal", "wrong"),
     ]
     assert _statuses("Body mass index: 30.2 kg/m2. Normal weight.") == []  # a new sentence carries nothing
+
+
+def test_only_rationales_whose_every_claim_verifies_are_kept_for_training() -> None:
+    other = RECORD.model_copy(update={"id": "q"})
+    third = RECORD.model_copy(update={"id": "r"})
+    rationales = {
+        "p": "Plasma glucose: 180 mg/dL, high. Body mass index: 30.2 kg/m2, high.",
+        "q": "Plasma glucose: 180 mg/dL, high. Body mass index: 30.2 kg/m2, normal weight.",  # one wrong grade
+        "r": "The findings fit the diagnosis.",  # no checkable claim, nothing wrong
+        "s": "Plasma glucose: 180 mg/dL.",  # not one of the records
+    }
+    kept = verified_only(rationales, [RECORD, other, third], categories=CATEGORIES)
+    assert kept == {"p": rationales["p"], "r": rationales["r"]}
+    assert verified_only(rationales, [other]) == {}
 
 
 def test_an_inverse_alias_is_checked_inverted() -> None:

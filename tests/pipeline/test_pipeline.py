@@ -16,6 +16,7 @@ from clinreason.errors import ConfigError
 from clinreason.knowledge import fact_sheet
 from clinreason.pipeline.config import parse_run_config
 from clinreason.pipeline.run import run_pipeline
+from clinreason.progress import Observer
 from clinreason.records import load_cohort, make_splits
 from clinreason.teacher import (
     Completion,
@@ -29,16 +30,17 @@ from clinreason.teacher import (
 from clinreason.teacher.prompts import options
 
 
-def _answer(cohort: Any, record: Any) -> str:
+def _answer(cohort: Any, record: Any, wrong: bool = False) -> str:
+    """`wrong`: the rationale misstates the glucose value (a claim the checker finds wrong)."""
     letter, _, shown = next(o for o in options(cohort) if o[1] == record.labels[0])
     glucose = record.findings["glucose_2h"]
     return (
-        f"1. Plasma glucose 2 hours into an oral glucose tolerance test: {glucose.value:g} mg/dL, "
+        f"1. Plasma glucose 2 hours into an oral glucose tolerance test: {glucose.value + 40 * wrong:g} mg/dL, "
         f"{glucose.status}.\nConclusion: this fits the diagnosis.\n\nFinal Diagnosis: ({letter}) {shown}"
     )
 
 
-def _fill_cache(path: Path, cohort: Any, records: list[Any]) -> None:
+def _fill_cache(path: Path, cohort: Any, records: list[Any], wrong: frozenset[str] = frozenset()) -> None:
     sheet, shots = fact_sheet(cohort), load_exemplars(cohort)
     with TeacherCache(path) as cache:
         for name in ("kwon-rationalize", "diagnose"):
@@ -53,7 +55,7 @@ def _fill_cache(path: Path, cohort: Any, records: list[Any]) -> None:
                     prompt=template.id,
                     messages=messages,
                     sampling=Sampling(),
-                    completion=Completion(text=_answer(cohort, record)),
+                    completion=Completion(text=_answer(cohort, record, record.id in wrong)),
                 )
 
 
@@ -161,6 +163,46 @@ def test_a_run_of_label_students_asks_the_teacher_for_no_rationales(tmp_path: Pa
     assert output.metrics.teacher.runs == {}
     assert not (tmp_path / "run" / "rationales").exists()
     assert "no teacher rationales needed" in output.report.read_text()  # type: ignore[union-attr]
+
+
+class _Notes(Observer):
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def phase(self, name: str, total: int | None = None) -> None:
+        self.lines.append(name)
+
+    def note(self, message: str) -> None:
+        self.lines.append(message)
+
+
+@pytest.mark.slow
+def test_rationale_students_can_learn_from_the_verified_rationales_only(tmp_path: Path, tiny_student_dir: Path) -> None:
+    cohort = load_cohort("pima-diabetes")
+    splits = make_splits(cohort, seed=0)
+    train, validation = splits.apply(cohort, "train").records[:12], splits.apply(cohort, "validation").records[:6]
+    cache = tmp_path / "cache.sqlite"
+    _fill_cache(cache, cohort, train + validation, wrong=frozenset(r.id for r in train[:4]))
+    config = parse_run_config(
+        {
+            "name": "verified",
+            "out": str(tmp_path / "run"),
+            "data": {"cohort": "pima-diabetes", "train_limit": 12, "validation_limit": 6, "test_limit": 8},
+            "teacher": {"model": "smollm2-135m", "cache": str(cache), "use_seed": False},
+            "student": {
+                "model": str(tiny_student_dir),
+                "objectives": ["rationale_then_label"],
+                "rationales": "verified",
+                "train": {"max_steps": 1, "batch_size": 4, "precision": "fp32"},
+            },
+        }
+    )
+    notes = _Notes()
+    run_pipeline(config, notes, until="train")
+    assert "rationale students learn from the 8 of 12 kept training rationales whose every checked claim verifies" in (
+        notes.lines
+    )
+    assert "student:rationale_then_label: training on 8 examples" in notes.lines  # the 4 misstated ones left out
 
 
 def test_config_errors_name_the_field() -> None:

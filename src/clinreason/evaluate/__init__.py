@@ -27,6 +27,7 @@ _EXPORTS = {
     "ClaimReport": "clinreason.evaluate.claims",
     "check_claims": "clinreason.evaluate.claims",
     "cohort_categories": "clinreason.evaluate.claims",
+    "verified_only": "clinreason.evaluate.claims",
     "check_series_claims": "clinreason.evaluate.series_claims",
     "verified_claims": "clinreason.evaluate.series_claims",
     "CaseMetrics": "clinreason.evaluate.segmentation",
@@ -77,6 +78,7 @@ __all__ = [
     "render_report",
     "text_metrics",
     "verified_claims",
+    "verified_only",
 ]
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 

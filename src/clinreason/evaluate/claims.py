@@ -16,6 +16,7 @@ name. Its value is in comparing models on the same patients, not as an absolute 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -274,6 +275,23 @@ def _check_clause(
             add("status", carried, status, carried.status, "supported" if status == carried.status else "wrong")
     numeric = [m.finding for m in mentions if isinstance(m.finding.value, float)]
     return numeric[-1] if numeric else (carried if not mentions else None)
+
+
+def verified_only(
+    rationales: Mapping[str, str],
+    records: Sequence[PatientRecord],
+    *,
+    categories: dict[str, set[str]] | None = None,
+    reference_text: str = "",
+) -> dict[str, str]:
+    """The rationales of `records` that make no wrong or unsupported claim: a student trained on the
+    others learns their mistakes too (the teacher's "glucose tolerance is high" beside a high glucose)."""
+    return {
+        record.id: text
+        for record in records
+        if (text := rationales.get(record.id)) is not None
+        and not check_claims(text, record, categories=categories, reference_text=reference_text).hallucinated
+    }
 
 
 def cohort_categories(cohort: Cohort) -> dict[str, set[str]]:

@@ -101,6 +101,12 @@ class StudentSettings(_Section):
         description="The linear path's learning rate (the language model's would leave its weights near zero; "
         "0.1 was chosen over 0.01 on OASIS-2's validation AUROC, docs/student.md).",
     )
+    rationales: Literal["kept", "verified"] = Field(
+        default="kept",
+        description="Which teacher rationales the rationale students learn from: kept (every one whose stated "
+        "diagnosis is the label) or verified (only those of them with no wrong or unsupported claim by the "
+        "claim checker, so the student does not learn the teacher's mistakes; fewer training patients).",
+    )
     per_objective: dict[Objective, dict[str, Any]] = Field(
         default_factory=dict,
         description="Training settings for one objective on top of `train`, e.g. "

@@ -20,7 +20,7 @@ from typing import Literal
 from clinreason import __version__
 from clinreason.errors import ConfigError
 from clinreason.evaluate.baselines import evaluate_baselines
-from clinreason.evaluate.claims import cohort_categories
+from clinreason.evaluate.claims import cohort_categories, verified_only
 from clinreason.evaluate.decision import fit_decision_rule
 from clinreason.evaluate.diagnosis import NO_ANSWER
 from clinreason.evaluate.report import Answer, ReportInput, render_report
@@ -202,6 +202,7 @@ class _StudentOutput:
     histories: dict[str, list[EvalPoint]]
     results: dict[str, TrainResult]
     validation: dict[str, list[Prediction]] = field(default_factory=dict)  # for the fitted decision rule
+    verified_rationales: int | None = None  # how many training rationales verify (student.rationales: verified)
 
 
 def run_pipeline(
@@ -355,10 +356,22 @@ def _student_stage(
     """Train one student per objective on the same patients; predict the evaluation split with the best."""
     output = _StudentOutput(predictions={}, histories={}, results={})
     config = ctx.config
+    rationales = teacher.train
+    if config.student.rationales == "verified" and needs_rationales(config):
+        rationales = verified_only(
+            teacher.train, patients, categories=cohort_categories(ctx.cohort), reference_text=fact_sheet(ctx.cohort)
+        )
+        ctx.observer.note(
+            f"rationale students learn from the {len(rationales)} of {len(teacher.train)} kept training "
+            "rationales whose every checked claim verifies"
+        )
+        if not rationales:
+            raise ConfigError("no training rationale verifies; use student.rationales: kept")
+        output.verified_rationales = len(rationales)
     for objective, numeric in config.student.variants():
         variant = config.student.variant(objective, numeric)
         name, out = f"student:{variant}", ctx.folder / "students" / variant
-        train_examples = build_examples(ctx.cohort, patients, objective, teacher.train)
+        train_examples = build_examples(ctx.cohort, patients, objective, rationales)
         val_examples = build_examples(ctx.cohort, ctx.val_records, objective, teacher.validation)
         student = load_student(config.student.model)
         settings = config.student.train_config(objective)
@@ -586,7 +599,13 @@ def _report_stage(
                     else f"{len(patients)} training patients (label students: no teacher rationales needed), "
                 )
                 + f"{len(ctx.val_records)} validation, {len(ctx.test_records)} {ev.split} patients "
-                f"(seed {ctx.splits.seed})",
+                f"(seed {ctx.splits.seed})"
+                + (
+                    f"; the rationale students learn from the {students.verified_rationales} training rationales "
+                    "with no wrong or unsupported claim"
+                    if students.verified_rationales is not None
+                    else ""
+                ),
                 f"teacher: {config.teacher.backend}:{config.teacher.model}; student: {config.student.model}; "
                 + "; ".join(
                     f"{o}: {(t := config.student.train_config(o)).epochs} epoch(s) at learning rate "
