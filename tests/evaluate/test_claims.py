@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from clinreason.evaluate.claims import check_claims, equal, verified_only
-from clinreason.records import Finding, PatientRecord, ReferenceRange
+from clinreason.evaluate.claims import CHECKER_VERSION, check_claims, equal, verified_only
+from clinreason.records import Finding, GradeTerm, PatientRecord, ReferenceRange, load_cohort
 
 RECORD = PatientRecord(
     id="p",
@@ -153,4 +153,86 @@ def test_rationale_metrics_count_conclusion_conflicts() -> None:
         bertscore=False,
     )
     assert metrics is not None and metrics.conclusion_conflicts == 1
+    assert metrics.checker_version == CHECKER_VERSION == 2  # rates of different checkers are not compared
     assert rationale_metrics(texts, records, bertscore=False).conclusion_conflicts is None  # type: ignore[union-attr]
+
+
+def _graded(bmi: float, age: float = 46) -> PatientRecord:
+    terms = (
+        GradeTerm(term="normal weight", range=ReferenceRange(low=18.5, high=24.9)),
+        GradeTerm(term="obesity", range=ReferenceRange(low=30)),
+    )
+    findings = dict(RECORD.findings)
+    findings["bmi"] = findings["bmi"].model_copy(update={"value": bmi, "terms": terms})
+    glucose = findings["glucose"].model_copy(update={"inverse_aliases": ("glucose tolerance",)})
+    return RECORD.model_copy(update={"age": age, "findings": {**findings, "glucose": glucose}})
+
+
+def _claims(text: str, record: PatientRecord, kinds: tuple[str, ...]) -> list[tuple[str | None, str, str]]:
+    return [(c.finding, c.stated, c.verdict) for c in check_claims(text, record).claims if c.kind in kinds]
+
+
+# The shipped Pima seed's conclusion for tr-003 (BMI 35.8, glucose 77 mg/dL, age 35).
+TEACHER_CONCLUSION = (
+    "Conclusion: normal glucose tolerance, normal weight and little family history indicate no diabetes."
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "bmi", "expected"),
+    [
+        (TEACHER_CONCLUSION, 35.8, [("bmi", "normal weight", "wrong")]),
+        (TEACHER_CONCLUSION, 22.0, [("bmi", "normal weight", "supported")]),
+        (TEACHER_CONCLUSION, 24.94, [("bmi", "normal weight", "supported")]),  # shown as 24.9
+        ("Raised glucose together with obesity supports diabetes.", 25.1, [("bmi", "obesity", "wrong")]),
+        ("Raised glucose together with obesity supports diabetes.", 30.1, [("bmi", "obesity", "supported")]),
+        ("There is no obesity.", 35.8, [("bmi", "not obesity", "wrong")]),
+        ("There is no obesity.", 22.0, [("bmi", "not obesity", "supported")]),
+        ("Obesity is a major risk factor for type 2 diabetes.", 22.0, []),  # a general statement
+        ("A body mass index of 30 or more is obesity.", 22.0, []),  # a reference value
+    ],
+)
+def test_a_grading_word_is_checked_wherever_it_stands(text: str, bmi: float, expected: list) -> None:
+    assert _claims(text, _graded(bmi), ("term",)) == expected
+
+
+def test_a_grade_before_the_name_is_its_own_and_not_the_next_findings() -> None:
+    """'high glucose tolerance, normal weight': 'normal' belongs to the weight, 'high' to the tolerance."""
+    text = "Conclusion: high glucose tolerance, normal weight and little family history indicate no diabetes."
+    high_glucose = _graded(35.8)  # glucose 180 mg/dL: high glucose is low tolerance
+    assert _claims(text, high_glucose, ("status", "term")) == [
+        ("bmi", "normal weight", "wrong"),
+        ("glucose", "high glucose tolerance", "wrong"),
+    ]
+    assert _claims("Elevated glucose suggests diabetes.", high_glucose, ("status",)) == [
+        ("glucose", "high", "supported")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "age", "expected"),
+    [
+        (
+            "Age: 35 years, a young age with a low risk of type 2 diabetes.",
+            35,
+            [("35", "supported"), ("young", "supported")],
+        ),
+        (
+            "Age: 52 years, a young age with a low risk of type 2 diabetes.",
+            52,
+            [("52", "supported"), ("young", "wrong")],
+        ),
+        ("Age: 52 years, a young age.", 60, [("52", "wrong"), ("young", "wrong")]),
+        ("80 years old with 12 years of education.", 80, [("80", "supported")]),
+        ("An elderly woman; she is not young.", 70, [("elderly", "supported"), ("not young", "supported")]),
+    ],
+)
+def test_age_and_its_grading_words_are_claims(text: str, age: float, expected: list) -> None:
+    record = _graded(30.2, age=age)
+    assert [(c.stated, c.verdict) for c in check_claims(text, record).claims if c.kind == "age"] == expected
+
+
+def test_the_bundled_pima_spec_grades_body_mass_index() -> None:
+    record = load_cohort("pima-diabetes").records[0]
+    terms = {t.term: (t.range.low, t.range.high) for t in record.findings["bmi"].terms}
+    assert terms["normal weight"] == (18.5, 24.9) and terms["obesity"] == (30, None)

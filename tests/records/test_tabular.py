@@ -201,6 +201,11 @@ def test_multilabel_columns(tmp_path: Path) -> None:
         ({"findings": [{"column": "a"}, {"column": "a"}]}, "finding names must be unique"),
         ({"findings": [{"column": "glucose", "valid": [300, 5]}]}, "minimum above its maximum"),
         ({"findings": [{"column": "smoker", "type": "boolean", "valid": [0, 1]}]}, "valid range only applies"),
+        (
+            {"findings": [{"column": "smoker", "type": "boolean", "terms": {"smoker": [1, 1]}}]},
+            "grading terms only apply to numeric findings",
+        ),
+        ({"findings": [{"column": "glucose", "terms": {"diabetic": [200, 126]}}]}, "findings.0"),
     ],
 )
 def test_invalid_spec_names_the_field(tmp_path: Path, change: dict, message: str) -> None:

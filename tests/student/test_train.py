@@ -202,6 +202,32 @@ def test_the_best_checkpoint_is_chosen_on_the_validation_diagnosis_metric(
     assert history[-1].val_loss < history[1].val_loss  # the loss alone would have chosen a later step
 
 
+def test_eval_on_start_keeps_the_starting_model_when_training_only_makes_it_worse(
+    tiny_causal: Callable[[], Student], toy_cohort: Cohort, toy_rationales: dict[str, str], out_dir: Path
+) -> None:
+    """A warm-started student must not be replaced by a worse trained one: with `eval_on_start` the model
+    before step 1 is evaluated (step 0) and stays the best checkpoint while no later AUROC beats it."""
+    from clinreason.student.validation import ValidationScore
+
+    scores = iter([0.9, 0.7, 0.8])
+    student = tiny_causal()
+    start = {name: p.detach().clone() for name, p in student.model.named_parameters()}
+
+    def validator(scored: Student) -> ValidationScore:
+        return ValidationScore(patients=4, auroc=next(scores), macro_f1=0.5, accuracy=0.5)
+
+    train_examples, val_examples = _data(toy_cohort, toy_rationales, "label")
+    config = _config("label", select_on="auroc", eval_on_start=True, max_steps=8, eval_every=None, evals_per_epoch=1)
+    result = train(student, train_examples, val_examples, config, out_dir, validator=validator)
+    assert [(p.step, p.val_auroc) for p in result.state.history] == [(0, 0.9), (4, 0.7), (8, 0.8)]
+    assert result.state.best_step == 0 and result.state.best_metric == 0.9
+    best, meta = load_checkpoint(out_dir / "best")
+    assert meta.step == 0
+    for name, p in best.model.named_parameters():
+        assert torch.allclose(p, start[name]), name  # the saved best is the model before training
+    assert any(not torch.allclose(p, start[n]) for n, p in student.model.named_parameters())  # it did train
+
+
 def test_balanced_class_weights_by_hand() -> None:
     from clinreason.student.data import Example
     from clinreason.student.train import class_weights

@@ -5,7 +5,11 @@ Each clause is scanned for mentions of the record's findings (by label, key or a
 that follows a mention is a claim about that finding's value; a status word after it (high /
 normal / low) is a claim about its status; a category named next to it (e.g. "Severe hippocampal
 atrophy", "thallium ... reversible defect") is a claim about its category; "74-year-old" is a claim
-about age. Numbers with a clinical unit that belong to no finding and are not reference values
+about age, and so are "a young age" and "elderly" (`AGE_TERMS`). A grading word a finding defines
+(`Finding.terms`: "normal weight" for a BMI of 18.5-24.9) is a claim about that finding wherever it
+stands, the conclusion included ("normal weight and little family history indicate no diabetes" for a
+BMI of 35.8 is wrong), and so is a grade just before a finding's name ("normal glucose tolerance").
+Numbers with a clinical unit that belong to no finding and are not reference values
 (ranges, cut-offs, fact-sheet numbers) are claims the record does not support.
 
 verified-claim rate = supported / (supported + wrong + unsupported). It is a heuristic: it cannot
@@ -20,13 +24,21 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from clinreason.records.schema import Cohort, Finding, PatientRecord
+from clinreason.records.schema import Cohort, Finding, PatientRecord, ReferenceRange
+
+# Raised when a change makes the checker count differently; metrics record it, so that rates measured by
+# different checkers are not compared. 2: grading words, "N years old"/"Age: N" ages, grades before a name.
+CHECKER_VERSION = 2
 
 Verdict = Literal["supported", "wrong", "unsupported"]
-ClaimKind = Literal["value", "status", "category", "age"]
+ClaimKind = Literal["value", "status", "category", "age", "term"]
 
 NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?![\w.]*\d)")
-AGE = re.compile(r"(\d+(?:\.\d+)?)[- ]year[- ]old")
+# "74-year-old", "80 years old", "Age: 24 years", "aged 67": the number is the age (group "age")
+AGE = re.compile(
+    r"(?P<age>\d+(?:\.\d+)?)[- ]years?[- ]old"
+    r"|\bage(?:d|:)?\s+(?:of\s+)?(?P<aged>\d+(?:\.\d+)?)(?:\s*years)?(?![\d.]*\d)"
+)
 CLAUSE = re.compile(r"(?<=[.;!?])\s+|\n+")
 REFERENCE_CUES = (
     "reference",
@@ -68,6 +80,20 @@ STATUS_WORDS: dict[str, tuple[str, ...]] = {
 }
 CLINICAL_UNITS = ("mg/dl", "mm hg", "mmhg", "beats/min", "bpm", "kg/m2", "mmol/l", "mm", "/30", "/18", "/10")
 ATTRIBUTION_WINDOW = 60  # characters between a finding's name and a number that belongs to it
+# Words that grade an age by themselves, with the ages (years, inclusive) each is true for. "young" stops at
+# 44: 45 is where diabetes screening of every adult began (ADA) and where most cohorts' risk tables step up.
+AGE_TERMS: dict[str, tuple[float | None, float | None]] = {
+    "young": (None, 44),
+    "elderly": (65, None),
+    "old age": (65, None),
+    "advanced age": (65, None),
+}
+NEGATION = re.compile(r"\b(no|not|without|non|absence of|lack of)\W+(\w+\W+)?$")
+# A grading word that starts a general statement ("obesity is a major risk factor") is not about the patient.
+GENERAL = re.compile(
+    r"^\W*(is|are)\s+(a|an|the|one|major|common|often|associated|linked|defined)\b|^\W*(raises|increases)\b"
+)
+PREFIX_STATUS = re.compile(r"\b(high|elevated|raised|increased|low|reduced|decreased|normal)\s+$")
 
 
 @dataclass(frozen=True)
@@ -205,15 +231,32 @@ def _check_clause(
 
     age_spans = []
     for match in AGE.finditer(clause):
-        age_spans.append((match.start(1), match.end(1)))
+        group = "age" if match.group("age") is not None else "aged"
+        age_spans.append((match.start(group), match.end(group)))
         if record.age is not None:
             add(
                 "age",
                 None,
-                match.group(1),
+                match.group(group),
                 f"{record.age:g}",
-                "supported" if equal(float(match.group(1)), record.age, 1) else "wrong",
+                "supported" if equal(float(match.group(group)), record.age, 1) else "wrong",
             )
+    if record.age is not None:
+        for term, (low, high) in AGE_TERMS.items():
+            for match in re.finditer(rf"(?<![a-z-]){re.escape(term)}(?![a-z-])", clause):
+                said = _graded(clause, match.start(), match.end(), term)
+                if said is not None:
+                    inside = (low is None or record.age >= low) and (high is None or record.age <= high)
+                    add("age", None, said, f"{record.age:g}", "supported" if inside == (said == term) else "wrong")
+    for finding in findings:
+        if isinstance(finding.value, float) and not isinstance(finding.value, bool):
+            for grade in finding.terms:
+                for match in re.finditer(rf"(?<![a-z-]){re.escape(grade.term.lower())}(?![a-z-])", clause):
+                    said = _graded(clause, match.start(), match.end(), grade.term.lower())
+                    if said is not None:
+                        inside = _within(finding.value, grade.range, finding.decimals)
+                        verdict = "supported" if inside == (said == grade.term.lower()) else "wrong"
+                        add("term", finding, said, f"{finding.value:g}", verdict)
     mentions = _mentions(clause, findings)
     for index, mention in enumerate(mentions):
         finding = mention.finding
@@ -231,7 +274,13 @@ def _check_clause(
                 verdict: Verdict = "supported" if category.lower() == finding.value.lower() else "wrong"
                 add("category", finding, category, finding.value, verdict)
         elif isinstance(finding.value, float) and not isinstance(finding.value, bool):
-            status = _status_in(after[:45])
+            # a grade just before the name wins ("high glucose tolerance, normal weight": "normal" is the
+            # weight's); after the name, another finding's grading word ("normal weight") is not this one's
+            prefix = PREFIX_STATUS.search(clause[max(0, mention.start - 12) : mention.start])
+            if prefix is not None and not GENERAL.match(clause[mention.end :]):
+                status = _status_in(prefix.group(1))
+            else:
+                status = _status_in(_without_terms(after[:45], findings))
             if status is not None and finding.status is not None:
                 if mention.inverse:  # "high glucose tolerance": the glucose is not high
                     expected = {"high": {"normal", "low"}, "low": {"high"}, "normal": {"normal"}}[status]
@@ -275,6 +324,29 @@ def _check_clause(
             add("status", carried, status, carried.status, "supported" if status == carried.status else "wrong")
     numeric = [m.finding for m in mentions if isinstance(m.finding.value, float)]
     return numeric[-1] if numeric else (carried if not mentions else None)
+
+
+def _graded(clause: str, start: int, end: int, term: str) -> str | None:
+    """What a grading word at clause[start:end] says about the patient: the term, "not <term>" when
+    negated, or None when it opens a general statement or a reference value ("30 or more is obesity")."""
+    before = clause[max(0, start - 30) : start]
+    if GENERAL.match(clause[end:]) or re.search(
+        r"\d\s*(-|to|or more|or less|and above)\s*\d*\s*\S*\s*(is|are|means)\s*$", before
+    ):
+        return None
+    return f"not {term}" if NEGATION.search(before[-20:]) else term
+
+
+def _without_terms(text: str, findings: list[Finding]) -> str:
+    for term in [t.term.lower() for f in findings for t in f.terms] + list(AGE_TERMS):
+        text = re.sub(rf"(?<![a-z-]){re.escape(term)}(?![a-z-])", " ", text)
+    return text
+
+
+def _within(value: float, bounds: ReferenceRange, decimals: int | None) -> bool:
+    """Inside an inclusive range, up to the precision the record shows (24.94 rounds to 24.9: normal weight)."""
+    slack = 0.5 * 10 ** (-(decimals if decimals is not None else _places(value)))
+    return (bounds.low is None or value >= bounds.low - slack) and (bounds.high is None or value <= bounds.high + slack)
 
 
 def verified_only(

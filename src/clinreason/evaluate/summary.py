@@ -14,7 +14,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 from sklearn.metrics import accuracy_score, f1_score
 
-from clinreason.evaluate.claims import check_claims, conclusion_conflict
+from clinreason.evaluate.claims import CHECKER_VERSION, check_claims, conclusion_conflict
 from clinreason.evaluate.decision import DecisionRule, apply_rule
 from clinreason.evaluate.diagnosis import DiagnosisMetrics, diagnosis_metrics
 from clinreason.evaluate.text import TextMetrics, text_metrics
@@ -41,6 +41,11 @@ class RationaleMetrics(BaseModel):
         default=None,
         description="Rationales whose concluding sentence argues against their stated label "
         "(evaluate.claims.conclusion_conflict); None when no stated labels were given.",
+    )
+    checker_version: int | None = Field(
+        default=None,
+        description="evaluate.claims.CHECKER_VERSION of the checker that counted the claims (None: before "
+        "version 2, which added grading words, ages and grades before a finding's name).",
     )
 
 
@@ -124,6 +129,7 @@ def rationale_metrics(
         hallucinations_per_rationale=(wrong + unsupported) / len(ids),
         mean_words=float(np.mean([len(rationales[i].split()) for i in ids])),
         text=text,
+        checker_version=CHECKER_VERSION,
         conclusion_conflicts=None
         if stated is None
         else sum(bool(conclusion_conflict(rationales[i], stated.get(i))) for i in ids),

@@ -43,6 +43,16 @@ class ReferenceRange(BaseModel):
         return "normal"
 
 
+class GradeTerm(BaseModel):
+    """A word that states a finding's grade by itself ("normal weight", "obesity"), with the values it is
+    true for: a rationale that concludes "normal weight" for a BMI of 35.8 makes a wrong claim."""
+
+    model_config = ConfigDict(frozen=True)
+
+    term: str
+    range: ReferenceRange
+
+
 class Finding(BaseModel):
     """One observed value, with what a reader needs to judge it: a plain name, unit and normal range."""
 
@@ -60,6 +70,9 @@ class Finding(BaseModel):
         default=(),
         description="Names of a quantity that moves against the value (e.g. 'glucose tolerance' of a 2-hour "
         "glucose: high glucose means low tolerance); a grade stated about them is checked inverted.",
+    )
+    terms: tuple[GradeTerm, ...] = Field(
+        default=(), description="Words that grade the value by themselves, checked wherever a rationale uses them."
     )
 
     @field_validator("value")

@@ -23,7 +23,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from clinreason.records.plausibility import DEFAULT_AGE_LIMITS, Limits, default_limits
-from clinreason.records.schema import CohortSource, ReferenceRange, TaskSpec
+from clinreason.records.schema import CohortSource, GradeTerm, ReferenceRange, TaskSpec
 from clinreason.yaml_models import load_yaml_model, repeated, validate_model
 
 DEFAULT_MISSING = ["", "NA", "N/A", "na", "NaN", "nan", "null", "NULL", "None", "?"]
@@ -104,6 +104,12 @@ class FindingSpec(_Spec):
         description="Names of a quantity that moves against the value ('glucose tolerance' of a 2-hour glucose): "
         "'high glucose tolerance' is checked as a glucose that is not high.",
     )
+    terms: dict[str, tuple[float | None, float | None]] = Field(
+        default_factory=dict,
+        description="Words that grade the value by themselves, each with the [low, high] of values it is true "
+        "for (null for an open end), e.g. {normal weight: [18.5, 24.9], obesity: [30, null]} for a BMI: a "
+        "rationale concluding 'normal weight' for a BMI of 35.8 makes a wrong claim.",
+    )
     loinc: list[str] = Field(
         default_factory=list, description="LOINC codes of this finding (FHIR Observations are read by them)."
     )
@@ -135,6 +141,12 @@ class FindingSpec(_Spec):
             if self.type != "numeric":
                 raise ValueError(f"'{self.column}': a valid range only applies to numeric findings")
             _ordered(self.valid, f"'{self.column}': valid")
+        if self.terms and self.type != "numeric":
+            raise ValueError(f"'{self.column}': grading terms only apply to numeric findings")
+        for term, bounds in self.terms.items():
+            ReferenceRange(low=bounds[0], high=bounds[1])
+            if not term.strip():
+                raise ValueError(f"'{self.column}': a grading term is empty")
         return self
 
     @property
@@ -154,6 +166,12 @@ class FindingSpec(_Spec):
     @property
     def reference(self) -> ReferenceRange | None:
         return None if self.normal is None else ReferenceRange(low=self.normal[0], high=self.normal[1])
+
+    @property
+    def grade_terms(self) -> tuple[GradeTerm, ...]:
+        return tuple(
+            GradeTerm(term=term, range=ReferenceRange(low=low, high=high)) for term, (low, high) in self.terms.items()
+        )
 
 
 class LabelSpec(_Spec):

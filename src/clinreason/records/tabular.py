@@ -219,4 +219,5 @@ def _finding(row: Row, spec: FindingSpec, missing: list[str]) -> Finding:
         group=spec.group,
         aliases=tuple(spec.aliases),
         inverse_aliases=tuple(spec.inverse_aliases),
+        terms=spec.grade_terms,
     )

@@ -65,6 +65,12 @@ class TrainConfig(BaseModel):
         "clinreason.student.data.CLAIM_PATTERN) against 1 for the other tokens; 1: plain token average. The "
         "validation loss stays unweighted.",
     )
+    eval_on_start: bool = Field(
+        default=False,
+        description="Evaluate the model before its first step too, as a candidate for the best checkpoint: a "
+        "warm-started student (`value_linear_init: logistic`) is then kept when training only makes it worse "
+        "on validation. Costs one evaluation.",
+    )
     eval_batch_size: int = Field(default=16, ge=1)
     patience: int = Field(default=3, ge=1, description="Evaluations without improvement before stopping.")
     seed: int = 0

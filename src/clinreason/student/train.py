@@ -397,8 +397,10 @@ def train(
         accelerator.backward(loss)
         return loss
 
-    model.train()
     stop = False
+    if config.eval_on_start and state.global_step == 0 and not state.history:
+        stop = evaluate_and_save()  # step 0: the untrained (or warm-started) model is a candidate too
+    model.train()
     while state.epoch < config.epochs and not stop:
         batches = make_batches(
             [len(e.input_ids) for e in encoded], config.batch_size, config.seed, state.epoch, config.group_by_length
