@@ -5,6 +5,10 @@ verified one kept), in this one run, and prints the verified-claim rate, wrong c
 label consistency, accuracy, AUROC and the time ratio.
 
     .venv/bin/python bench/candidates.py runs/benchmark/pima-diabetes/seed-0 --candidates 4
+
+`--precisions auto fp32` writes the rationales both ways (auto: bf16 where the CPU computes it natively);
+the diagnosis is scored in fp32 either way, so a stated label that differs from the scored one only in
+bf16 is rounding, not the model's reasoning.
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ def main() -> None:
     parser.add_argument("--candidates", type=int, default=4)
     parser.add_argument("--limit", type=int, default=None, help="Only the first N test patients.")
     parser.add_argument("--objective", default="rationale_then_label")
+    parser.add_argument(
+        "--precisions", nargs="+", default=None, help="Generation precisions to compare (default: the run's)."
+    )
     args = parser.parse_args()
 
     import numpy as np
@@ -43,7 +50,11 @@ def main() -> None:
     by_id = {r.id: r for r in cohort.records}
     categories, sheet = cohort_categories(cohort), fact_sheet(cohort)
     rows = []
-    for k in (1, args.candidates):
+    for precision, k in [
+        (precision, k)
+        for precision in args.precisions or [config.student.train.precision]
+        for k in sorted({1, args.candidates})
+    ]:
         started = time.perf_counter()
         predictions = predict(
             student,
@@ -52,7 +63,7 @@ def main() -> None:
             meta.objective,
             max_new_tokens=config.evaluation.max_new_tokens,
             batch_size=config.evaluation.batch_size,
-            precision=config.student.train.precision,
+            precision=precision,
             candidates=k,
             seed=config.data.seed,
         )
@@ -72,16 +83,20 @@ def main() -> None:
             categories=categories,
             reference_text=sheet,
             bertscore=False,
+            classes={label: cohort.describe_label(label) for label in cohort.labels},
         )
         rows.append(
             {
                 "candidates": k,
+                "generation_precision": precision,
                 "seconds": round(seconds, 1),
                 "kept_not_greedy": sum(p.chosen != 0 for p in predictions),
                 "verified_claim_rate": rationale.verified_claim_rate if rationale else None,
                 "claims_checked": rationale.claims_checked if rationale else 0,
                 "wrong_or_unsupported_per_rationale": rationale.hallucinations_per_rationale if rationale else None,
                 "label_consistency": rationale.label_consistency if rationale else None,
+                "conclusion_agreement": rationale.conclusion_agreement if rationale else None,
+                "conclusions_named": rationale.conclusions_named if rationale else None,
                 "accuracy": diagnosis.accuracy,
                 "macro_f1": diagnosis.macro_f1,
                 "auroc": diagnosis.auroc,
@@ -95,7 +110,7 @@ def main() -> None:
                 "machine": f"{platform.system()} {platform.machine()}",
                 "date": datetime.now(UTC).isoformat(timespec="seconds"),
                 "rows": rows,
-                "time_ratio": round(rows[1]["seconds"] / rows[0]["seconds"], 2),
+                "time_ratios": [round(row["seconds"] / rows[0]["seconds"], 2) for row in rows],
             },
             indent=2,
         )

@@ -236,3 +236,37 @@ def test_the_bundled_pima_spec_grades_body_mass_index() -> None:
     record = load_cohort("pima-diabetes").records[0]
     terms = {t.term: (t.range.low, t.range.high) for t in record.findings["bmi"].terms}
     assert terms["normal weight"] == (18.5, 24.9) and terms["obesity"] == (30, None)
+
+
+PIMA_CLASSES = {"diabetes": "Diabetes mellitus", "no diabetes": "No diabetes"}
+
+
+@pytest.mark.parametrize(
+    ("rationale", "expected"),
+    [
+        (TEACHER_CONCLUSION + "\n\nFinal Diagnosis: (A) Diabetes mellitus", "no diabetes"),  # not the final line
+        ("1. Glucose: 180 mg/dL, high.\nConclusion: raised glucose and obesity support diabetes mellitus.", "diabetes"),
+        ("Obesity raises the risk of diabetes, but normal glucose indicates no diabetes.", None),  # names both
+        ("1. Glucose: 180 mg/dL, high.", None),  # no concluding sentence
+        ("Conclusion: normal cognition now fits a nondemented person.", None),  # names no class of these
+    ],
+)
+def test_the_class_a_conclusion_names(rationale: str, expected: str | None) -> None:
+    from clinreason.evaluate.claims import concluded_label
+
+    assert concluded_label(rationale, PIMA_CLASSES) == expected
+
+
+def test_conclusion_agreement_counts_conclusions_that_name_the_predicted_class() -> None:
+    from clinreason.evaluate.summary import rationale_metrics
+
+    texts = {
+        "p": TEACHER_CONCLUSION,  # concludes no diabetes
+        "q": "Conclusion: high glucose supports diabetes mellitus.",
+        "r": "1. Glucose: 180 mg/dL, high.",  # names no class: not counted
+    }
+    records = {i: RECORD.model_copy(update={"id": i}) for i in texts}
+    predicted = {"p": "diabetes", "q": "diabetes", "r": "no diabetes"}
+    metrics = rationale_metrics(texts, records, predicted=predicted, classes=PIMA_CLASSES, bertscore=False)
+    assert metrics is not None and metrics.conclusions_named == 2 and metrics.conclusion_agreement == 0.5
+    assert rationale_metrics(texts, records, predicted=predicted, bertscore=False).conclusion_agreement is None  # type: ignore[union-attr]

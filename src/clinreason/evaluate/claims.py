@@ -380,11 +380,41 @@ def cohort_categories(cohort: Cohort) -> dict[str, set[str]]:
 NEGATIVE_LABEL = re.compile(r"^(no|non|not|normal|healthy|benign|control|negative|absent)\b|^non", re.IGNORECASE)
 CONCLUDING = re.compile(
     r"\b(indicat\w*|suggest\w*|consistent with|point\w* to|support\w*|therefore|thus|overall|taken together|"
-    r"in conclusion|in summary|likely|diagnosis)\b",
+    r"in conclusion|conclusion:|in summary|likely|diagnosis|fits)\b",
     re.IGNORECASE,
 )
 ABNORMAL_WORDS = re.compile(r"\b(high|elevated|raised|increased|low|reduced|decreased|abnormal|strong|severe)\b", re.I)
 NORMAL_WORDS = re.compile(r"\b(normal|unremarkable|within (the )?(normal|reference) range)\b", re.IGNORECASE)
+
+
+def concluding_sentence(rationale: str) -> str | None:
+    """The last sentence that concludes ("... indicate no diabetes."), not the "Final Diagnosis" line."""
+    sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+|\n+", rationale) if s.strip()]
+    concluding = [s for s in sentences if CONCLUDING.search(s) and not s.lower().startswith("final diagnosis")]
+    return concluding[-1] if concluding else None
+
+
+def concluded_label(rationale: str, classes: Mapping[str, str]) -> str | None:
+    """The class a rationale's concluding sentence names, by its label or description (`classes`: label ->
+    description), the longer name winning where two overlap ("no diabetes" over "diabetes"); None when it
+    names none or several. The rationale's own argument, which its "Final Diagnosis" line may contradict.
+    A wording heuristic: "a nondemented person who goes on to develop dementia" reads as nondemented."""
+    sentence = concluding_sentence(rationale)
+    if sentence is None:
+        return None
+    text = sentence.lower()
+    spans: list[tuple[int, int, str]] = []
+    for label, description in classes.items():
+        for name in {label.lower(), description.lower()}:
+            for match in re.finditer(rf"(?<![a-z0-9]){re.escape(name)}(?![a-z0-9])", text):
+                spans.append((match.start(), match.end(), label))
+    spans.sort(key=lambda span: (-(span[1] - span[0]), span[0]))
+    chosen: list[tuple[int, int, str]] = []
+    for span in spans:
+        if not any(span[0] < other[1] and other[0] < span[1] for other in chosen):
+            chosen.append(span)
+    named = {label for _, _, label in chosen}
+    return named.pop() if len(named) == 1 else None
 
 
 def conclusion_conflict(rationale: str, stated: str | None) -> bool | None:
@@ -395,11 +425,9 @@ def conclusion_conflict(rationale: str, stated: str | None) -> bool | None:
     it does not know which findings bear on which condition."""
     if not stated:
         return None
-    sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+|\n+", rationale) if s.strip()]
-    concluding = [s for s in sentences if CONCLUDING.search(s) and not s.lower().startswith("final diagnosis")]
-    if not concluding:
+    sentence = concluding_sentence(rationale)
+    if sentence is None:
         return None
-    sentence = concluding[-1]
     abnormal = len(ABNORMAL_WORDS.findall(sentence))
     normal = len(NORMAL_WORDS.findall(sentence))
     if NEGATIVE_LABEL.search(stated.strip()):

@@ -14,7 +14,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 from sklearn.metrics import accuracy_score, f1_score
 
-from clinreason.evaluate.claims import CHECKER_VERSION, check_claims, conclusion_conflict
+from clinreason.evaluate.claims import CHECKER_VERSION, check_claims, concluded_label, conclusion_conflict
 from clinreason.evaluate.decision import DecisionRule, apply_rule
 from clinreason.evaluate.diagnosis import DiagnosisMetrics, diagnosis_metrics
 from clinreason.evaluate.text import TextMetrics, text_metrics
@@ -41,6 +41,15 @@ class RationaleMetrics(BaseModel):
         default=None,
         description="Rationales whose concluding sentence argues against their stated label "
         "(evaluate.claims.conclusion_conflict); None when no stated labels were given.",
+    )
+    conclusion_agreement: float | None = Field(
+        default=None,
+        description="Of the rationales whose concluding sentence names exactly one class "
+        "(evaluate.claims.concluded_label), the share naming the predicted one; None without classes or "
+        "predictions, or when no conclusion names a class. Label consistency reads the Final Diagnosis line.",
+    )
+    conclusions_named: int | None = Field(
+        default=None, description="Rationales whose concluding sentence names exactly one class."
     )
     checker_version: int | None = Field(
         default=None,
@@ -97,7 +106,9 @@ def rationale_metrics(
     categories: dict[str, set[str]] | None = None,
     reference_text: str = "",
     bertscore: bool = True,
+    classes: Mapping[str, str] | None = None,
 ) -> RationaleMetrics | None:
+    """`classes` (label -> description, `Cohort.label_descriptions`) turns on `conclusion_agreement`."""
     ids = [i for i, text in rationales.items() if text and text.strip()]
     if not ids:
         return None
@@ -110,6 +121,11 @@ def rationale_metrics(
         wrong += report.count("wrong")
         unsupported += report.count("unsupported")
     checked = supported + wrong + unsupported
+    agreement = named = None
+    if classes and predicted is not None:
+        concluded = {i: c for i in ids if (c := concluded_label(rationales[i], classes)) is not None}
+        named = len(concluded)
+        agreement = sum(c == predicted.get(i) for i, c in concluded.items()) / named if named else None
     consistency = None
     if predicted is not None and stated is not None:
         consistency = sum(stated.get(i) == predicted.get(i) for i in ids) / len(ids)
@@ -130,6 +146,8 @@ def rationale_metrics(
         mean_words=float(np.mean([len(rationales[i].split()) for i in ids])),
         text=text,
         checker_version=CHECKER_VERSION,
+        conclusion_agreement=agreement,
+        conclusions_named=named,
         conclusion_conflicts=None
         if stated is None
         else sum(bool(conclusion_conflict(rationales[i], stated.get(i))) for i in ids),

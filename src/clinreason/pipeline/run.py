@@ -472,6 +472,7 @@ def _evaluate_stage(
     gold = [r.labels[0] for r in records]
     by_id = {r.id: r for r in ctx.cohort.records}
     categories, sheet = cohort_categories(ctx.cohort), fact_sheet(ctx.cohort)
+    classes = {label: ctx.cohort.describe_label(label) for label in labels}
     models: dict[str, ModelMetrics] = {}
     for name, items in students.predictions.items():
         rows = [{p.record_id: p for p in items}[i] for i in ids]
@@ -503,6 +504,7 @@ def _evaluate_stage(
                 bertscore=ev.bertscore,
                 categories=categories,
                 reference_text=sheet,
+                classes=classes,
             )
             if rationales
             else None,
@@ -538,6 +540,7 @@ def _evaluate_stage(
                 bertscore=ev.bertscore,
                 categories=categories,
                 reference_text=sheet,
+                classes=classes,
             ),
             notes=[f"{ctx.config.teacher.backend}:{ctx.config.teacher.model} without the gold label"],
         )
