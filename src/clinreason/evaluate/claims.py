@@ -255,8 +255,8 @@ def _check_clause(
                     said = _graded(clause, match.start(), match.end(), grade.term.lower())
                     if said is not None:
                         inside = _within(finding.value, grade.range, finding.decimals)
-                        verdict = "supported" if inside == (said == grade.term.lower()) else "wrong"
-                        add("term", finding, said, f"{finding.value:g}", verdict)
+                        graded: Verdict = "supported" if inside == (said == grade.term.lower()) else "wrong"
+                        add("term", finding, said, f"{finding.value:g}", graded)
     mentions = _mentions(clause, findings)
     for index, mention in enumerate(mentions):
         finding = mention.finding
