@@ -205,6 +205,56 @@ def test_rationale_students_can_learn_from_the_verified_rationales_only(tmp_path
     assert "student:rationale_then_label: training on 8 examples" in notes.lines  # the 4 misstated ones left out
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize(("setting", "expected"), [(None, "fp32"), ("auto", "auto")])
+def test_rationales_are_written_in_the_evaluation_generation_precision(
+    tmp_path: Path, tiny_student_dir: Path, monkeypatch: pytest.MonkeyPatch, setting: str | None, expected: str
+) -> None:
+    """bf16 writing made a Pima student state another diagnosis than the one it scored for 15 of 80
+    patients, so rationales are written in fp32 unless `evaluation.generation_precision` says otherwise."""
+    import clinreason.pipeline.run as run_module
+
+    cohort = load_cohort("pima-diabetes")
+    splits = make_splits(cohort, seed=0)
+    train, validation = splits.apply(cohort, "train").records[:8], splits.apply(cohort, "validation").records[:4]
+    cache = tmp_path / "cache.sqlite"
+    _fill_cache(cache, cohort, train + validation)
+    seen: list[str] = []
+    real = run_module.predict
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.append(kwargs["precision"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(run_module, "predict", spy)
+    evaluation: dict[str, Any] = {
+        "teacher_accuracy": False,
+        "teacher_references": False,
+        "bertscore": False,
+        "baselines": False,
+        "max_new_tokens": 16,
+        "bootstrap": 0,
+    }
+    if setting is not None:
+        evaluation["generation_precision"] = setting
+    config = parse_run_config(
+        {
+            "name": "precision",
+            "out": str(tmp_path / "run"),
+            "data": {"cohort": "pima-diabetes", "train_limit": 8, "validation_limit": 4, "test_limit": 4},
+            "teacher": {"model": "smollm2-135m", "cache": str(cache), "use_seed": False},
+            "student": {
+                "model": str(tiny_student_dir),
+                "objectives": ["rationale_then_label"],
+                "train": {"max_steps": 1, "batch_size": 4, "precision": "bf16", "select_on": "loss"},
+            },
+            "evaluation": evaluation,
+        }
+    )
+    run_pipeline(config, _Notes())
+    assert seen == [expected, expected]  # validation and test rationales; training precision is bf16
+
+
 def test_config_errors_name_the_field() -> None:
     with pytest.raises(ConfigError, match=r"student.train.learning_rate: Input should be greater than 0"):
         parse_run_config({"student": {"train": {"learning_rate": 0}}})

@@ -121,8 +121,11 @@ def predict_command(
     max_new_tokens: Annotated[int, typer.Option(help="Longest rationale.")] = 256,
     precision: Annotated[
         Precision,
-        typer.Option(help="Rationale writing: auto (bf16 where the device computes it natively), fp32, bf16."),
-    ] = "auto",
+        typer.Option(
+            help="Rationale writing: fp32, auto (bf16 where the device computes it natively: faster, but the "
+            "stated diagnosis may then differ from the scored one), bf16."
+        ),
+    ] = "fp32",
     candidates: Annotated[
         int,
         typer.Option(min=1, max=16, help="Rationales per patient; the one whose claims verify is kept."),

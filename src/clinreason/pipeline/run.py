@@ -414,7 +414,7 @@ def _student_stage(
                 limit=settings.selection_patients,
                 max_new_tokens=config.evaluation.max_new_tokens,
                 batch_size=config.evaluation.batch_size,
-                precision=settings.precision,
+                precision=config.evaluation.generation_precision,
                 seed=config.data.seed,
             ),
         )
@@ -444,7 +444,7 @@ def _student_stage(
                         objective,
                         max_new_tokens=config.evaluation.max_new_tokens,
                         batch_size=config.evaluation.batch_size,
-                        precision=config.student.train.precision,
+                        precision=config.evaluation.generation_precision,
                         candidates=config.evaluation.candidates,
                         seed=config.data.seed,
                         observer=ctx.observer.prefixed(f"{name} ({split}): "),
