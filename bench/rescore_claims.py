@@ -38,6 +38,8 @@ def main() -> None:
     sources["teacher:few-shot"] = args.run / "teacher" / f"{split}-diagnose.jsonl"
     sources["teacher:reference"] = args.run / "rationales" / f"{split}.jsonl"
     for name, path in sources.items():
+        if not path.is_file():  # a run without the teacher's few-shot answers or references
+            continue
         supported = checked = doubtful = rationales = 0
         for line in path.read_text().splitlines():
             row = json.loads(line)

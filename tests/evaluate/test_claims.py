@@ -196,6 +196,13 @@ def test_a_grading_word_is_checked_wherever_it_stands(text: str, bmi: float, exp
     assert _claims(text, _graded(bmi), ("term",)) == expected
 
 
+def test_a_grading_word_is_one_claim_not_also_a_grade() -> None:
+    """'normal weight' after a BMI is the term's claim only, in the clause and after a semicolon."""
+    for text in ("Body mass index: 35.8 kg/m2, normal weight.", "Body mass index: 35.8 kg/m2, high; normal weight."):
+        kinds = [(c.kind, c.stated, c.verdict) for c in check_claims(text, _graded(35.8)).claims if c.kind != "value"]
+        assert ("term", "normal weight", "wrong") in kinds and ("status", "normal", "wrong") not in kinds
+
+
 def test_a_grade_before_the_name_is_its_own_and_not_the_next_findings() -> None:
     """'high glucose tolerance, normal weight': 'normal' belongs to the weight, 'high' to the tolerance."""
     text = "Conclusion: high glucose tolerance, normal weight and little family history indicate no diabetes."

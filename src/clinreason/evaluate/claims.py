@@ -319,7 +319,7 @@ def _check_clause(
             continue  # the patient's own value, phrased without the finding's name
         add("value", None, f"{match.group(0)} {unit.split()[0]}", None, "unsupported")
     if not mentions and carried is not None and carried.status is not None:
-        status = _status_in(clause[:45])
+        status = _status_in(_without_terms(clause[:45], findings))
         if status is not None:
             add("status", carried, status, carried.status, "supported" if status == carried.status else "wrong")
     numeric = [m.finding for m in mentions if isinstance(m.finding.value, float)]
