@@ -19,8 +19,9 @@ name. Its value is in comparing models on the same patients, not as an absolute 
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -243,20 +244,16 @@ def _check_clause(
             )
     if record.age is not None:
         for term, (low, high) in AGE_TERMS.items():
-            for match in re.finditer(rf"(?<![a-z-]){re.escape(term)}(?![a-z-])", clause):
-                said = _graded(clause, match.start(), match.end(), term)
-                if said is not None:
-                    inside = (low is None or record.age >= low) and (high is None or record.age <= high)
-                    add("age", None, said, f"{record.age:g}", "supported" if inside == (said == term) else "wrong")
+            # strict bounds, no rounding slack: ages are often fractional (ADNI's 74.3)
+            inside = (low is None or record.age >= low) and (high is None or record.age <= high)
+            for said, age_verdict in _term_verdicts(clause, term, inside):
+                add("age", None, said, f"{record.age:g}", age_verdict)
     for finding in findings:
         if isinstance(finding.value, float) and not isinstance(finding.value, bool):
             for grade in finding.terms:
-                for match in re.finditer(rf"(?<![a-z-]){re.escape(grade.term.lower())}(?![a-z-])", clause):
-                    said = _graded(clause, match.start(), match.end(), grade.term.lower())
-                    if said is not None:
-                        inside = _within(finding.value, grade.range, finding.decimals)
-                        graded: Verdict = "supported" if inside == (said == grade.term.lower()) else "wrong"
-                        add("term", finding, said, f"{finding.value:g}", graded)
+                inside = _within(finding.value, grade.range, finding.decimals)
+                for said, term_verdict in _term_verdicts(clause, grade.term.lower(), inside):
+                    add("term", finding, said, f"{finding.value:g}", term_verdict)
     mentions = _mentions(clause, findings)
     for index, mention in enumerate(mentions):
         finding = mention.finding
@@ -326,6 +323,20 @@ def _check_clause(
     return numeric[-1] if numeric else (carried if not mentions else None)
 
 
+@functools.lru_cache(maxsize=512)
+def _term_pattern(term: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<![a-z-]){re.escape(term)}(?![a-z-])")
+
+
+def _term_verdicts(clause: str, term: str, inside: bool) -> Iterator[tuple[str, Verdict]]:
+    """What each use of a grading word says ("obesity", "not obesity") and whether the patient's value,
+    inside the word's range or not, bears it out."""
+    for match in _term_pattern(term).finditer(clause):
+        said = _graded(clause, match.start(), match.end(), term)
+        if said is not None:
+            yield said, "supported" if inside == (said == term) else "wrong"
+
+
 def _graded(clause: str, start: int, end: int, term: str) -> str | None:
     """What a grading word at clause[start:end] says about the patient: the term, "not <term>" when
     negated, or None when it opens a general statement or a reference value ("30 or more is obesity")."""
@@ -339,7 +350,7 @@ def _graded(clause: str, start: int, end: int, term: str) -> str | None:
 
 def _without_terms(text: str, findings: list[Finding]) -> str:
     for term in [t.term.lower() for f in findings for t in f.terms] + list(AGE_TERMS):
-        text = re.sub(rf"(?<![a-z-]){re.escape(term)}(?![a-z-])", " ", text)
+        text = _term_pattern(term).sub(" ", text)
     return text
 
 
