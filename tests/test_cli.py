@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from clinreason.cli import app
@@ -110,8 +111,15 @@ def test_datasets_baselines_scores_both_baselines_on_a_split() -> None:
 def test_demo_config_is_valid_and_printable() -> None:
     code, out = run("demo", "--show-config")
     assert code == 0 and "cohort: pima-diabetes" in out and "rationale_then_label" in out
+    from clinreason.pipeline.config import parse_run_config
+
+    config = parse_run_config(yaml.safe_load(out))  # the text rationale student and the gated numeric label student
+    assert config.student.variant_names() == ["rationale_then_label", "label+values+linear-lr-gated"]
+    assert config.student.train_config("label").epochs == 2 and config.student.train.eval_on_start
     code, out = run("demo", "--quick", "--show-config")
     assert code == 0 and "train_limit: 24" in out
+    quick = parse_run_config(yaml.safe_load(out))
+    assert quick.student.train.max_steps == 6 and quick.student.train.eval_on_start
 
 
 def test_run_config_errors(tmp_path: Path) -> None:

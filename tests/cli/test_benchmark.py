@@ -22,6 +22,7 @@ def test_the_default_and_quick_configs() -> None:
     config = yaml.safe_load(out)
     assert code == 0 and config["cohorts"] == ["pima-diabetes", "oasis-2", "apoe-alzheimer"]
     assert config["seeds"] == [0, 1, 2] and config["student"]["value_tokens"] == ["label"]
+    assert config["student"]["value_linear_gate"] and config["student"]["train"]["eval_on_start"]
     assert config["student"]["per_objective"]["rationale_then_label"]["epochs"] == 1  # the demo's students
     code, out = run("benchmark", "--quick", "--show-config")
     quick = yaml.safe_load(out)

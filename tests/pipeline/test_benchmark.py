@@ -14,6 +14,7 @@ from clinreason.evaluate.diagnosis import DiagnosisMetrics
 from clinreason.evaluate.summary import ModelMetrics
 from clinreason.pipeline import benchmark as benchmark_module
 from clinreason.pipeline.benchmark import BenchmarkConfig, run_benchmark
+from clinreason.pipeline.config import StudentSettings
 from clinreason.pipeline.results import BenchmarkSummary
 from doubles import fill_teacher_cache
 
@@ -127,14 +128,20 @@ def test_config_rejects_repeated_cohorts_and_gives_each_run_its_folder(tmp_path:
     run = config.run_config(str(tmp_path / "mine.yaml"), 2)
     assert run.folder == tmp_path / "b" / "mine" / "seed-2" and run.data.seed == 2
     assert config.run_config("pima-diabetes", 0).student == config.student
-    # the default trains the demo's students, and the label student also with value tokens
+    # the default trains the demo's rationale student, the text label student and the gated numeric one
     assert [v for v in config.student.variants()] == [
         ("rationale_then_label", False),
         ("label", False),
         ("label", True),
     ]
-    assert config.student.variant_names() == ["rationale_then_label", "label", "label+values"]
-    linear = config.student.model_copy(update={"value_linear": True})
+    assert config.student.variant_names() == ["rationale_then_label", "label", "label+values+linear-lr-gated"]
+    plain = config.student.model_copy(update={"value_linear": False, "value_linear_gate": False})
+    assert plain.variant_names() == ["rationale_then_label", "label", "label+values"]
+    linear = plain.model_copy(update={"value_linear": True, "value_linear_init": "zero"})
     assert linear.variant_names() == ["rationale_then_label", "label", "label+values+linear"]
     warm = linear.model_copy(update={"value_linear_init": "logistic"})
     assert warm.variant_names() == ["rationale_then_label", "label", "label+values+linear-lr"]
+    numeric_only = config.student.model_copy(update={"text_twins": False})
+    assert numeric_only.variant_names() == ["rationale_then_label", "label+values+linear-lr-gated"]
+    with pytest.raises(ValueError, match="set value_linear: true"):
+        StudentSettings(value_tokens="on", value_linear_gate=True)

@@ -54,6 +54,7 @@ def numeric_student(
     seed: int = 0,
     linear: Cohort | None = None,
     linear_learning_rate: float = 1e-2,
+    gate: bool = False,
 ) -> Student:
     """`linear`: the cohort whose options get a linear path from the values."""
     lm = tiny_llama(
@@ -62,7 +63,7 @@ def numeric_student(
     plan = fit_numeric_plan(records)
     if linear is not None:
         letters = [letter for letter, _, _ in options(linear)]
-        plan = plan.model_copy(update={"option_tokens": option_token_ids(tokenizer, letters)})
+        plan = plan.model_copy(update={"option_tokens": option_token_ids(tokenizer, letters), "lm_gate": gate})
     model = NumericStudent(lm, tokenizer, plan, seed=seed, linear_learning_rate=linear_learning_rate)
     return prepare(model, tokenizer, name="tiny", device="cpu")
 
@@ -290,3 +291,51 @@ def test_soft_token_students_are_not_compiled_automatically(tokenizer: Any, tiny
 
     student = numeric_student(tokenizer, tiny_llama, threshold_cohort(8).records)
     assert _compiled(student.model, TrainConfig(compile="auto"), tokens=1e9, processes=1) is student.model
+
+
+def test_a_gated_student_starts_as_the_logistic_regression_and_its_language_model_still_learns(
+    tokenizer: Any, tiny_llama: Callable[..., Any], tmp_path: Path
+) -> None:
+    """Gate closed at the start: the option probabilities are the warm-started path's, i.e. scikit-learn's
+    logistic regression, whatever the untrained language model prefers; in training the language model's
+    own loss is added, so it gets the answer's gradient while the gate is still closed."""
+    import numpy as np
+    import torch
+    from sklearn.linear_model import LogisticRegression
+
+    from clinreason.student.data import encode
+    from clinreason.student.train import batch_loss
+
+    cohort = threshold_cohort(40)
+    student = numeric_student(tokenizer, tiny_llama, cohort.records, linear=cohort, gate=True)
+    model = student.model
+    assert model.lm_gate is not None and float(model.lm_gate.detach()) == 0.0
+    model.fit_linear_path(cohort.records, cohort.labels, balanced=True)
+    rows = [model.plan.values(r) for r in cohort.records]
+    inputs = model.linear_inputs(torch.tensor([v for v, _ in rows]), torch.tensor([o for _, o in rows]))
+    y = [cohort.labels.index(r.labels[0]) for r in cohort.records]
+    reference = LogisticRegression(max_iter=2000, class_weight="balanced").fit(inputs.numpy(), y)
+    predictions = predict(student, cohort, cohort.records, "label", batch_size=8)
+    got = np.array([p.probabilities[cohort.labels[1]] for p in predictions])
+    assert np.allclose(got, reference.predict_proba(inputs.numpy())[:, 1], atol=1e-4)
+
+    examples = add_value_tokens(build_examples(cohort, cohort.records, "label"), cohort.records, model.plan)
+    batch = collate([encode(tokenizer, e, "causal", 512) for e in examples[:4]], tokenizer.pad_token_id, "causal")
+    model.train()
+    trained = batch_loss(model, batch, "causal", "label", 0.5, False)  # the student's loss + its language model's
+    trained.backward()
+    assert model.lm_gate.grad is not None and float(model.lm_gate.grad.abs()) > 0
+    model.eval()
+    with torch.no_grad():
+        combined = batch_loss(model, batch, "causal", "label", 0.5, False)  # evaluation: the student's loss only
+        model.lm_gate.fill_(1.0)  # gate open and no path: the student is its language model
+        model.linear.weight.zero_()
+        model.linear.bias.zero_()
+        own = batch_loss(model, batch, "causal", "label", 0.5, False)
+        assert float(trained) == pytest.approx(float(combined) + float(own), rel=1e-5)
+        model.lm_gate.fill_(0.25)
+    model.save_pretrained(tmp_path)
+    reloaded = NumericStudent.from_pretrained(tmp_path, tokenizer)
+    assert reloaded.lm_gate is not None and float(reloaded.lm_gate.detach()) == 0.25
+    groups = model.parameter_groups(1e-4, 0.01)
+    assert groups[-1]["params"] == [model.lm_gate] and groups[-1]["weight_decay"] == 0.0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -12,7 +11,7 @@ from clinreason.cli.app import app, console, err_console, user_errors
 from clinreason.cli.progress import RichObserver, progress_bars
 from clinreason.cli.show import print_table
 from clinreason.errors import ConfigError
-from clinreason.pipeline.config import DEMO_PER_OBJECTIVE, RunConfig, dump_run_config, load_run_config, parse_run_config
+from clinreason.pipeline.config import RunConfig, demo_students, dump_run_config, load_run_config, parse_run_config
 from clinreason.pipeline.results import RunMetrics
 from clinreason.pipeline.run import run_pipeline
 from clinreason.student.config import Precision
@@ -52,11 +51,11 @@ def demo_config(quick: bool, cohort: str, out: Path) -> RunConfig:
         "name": "demo",
         "out": str(out),
         "data": {"cohort": cohort},
-        "student": {"per_objective": copy.deepcopy(DEMO_PER_OBJECTIVE)},
+        "student": demo_students(),
     }
     if quick:
         raw["data"].update(train_limit=24, validation_limit=12, test_limit=16)
-        raw["student"]["train"] = {"max_steps": 6, "batch_size": 4}
+        raw["student"]["train"].update(max_steps=6, batch_size=4)
         raw["evaluation"] = {"max_new_tokens": 64, "bootstrap": 200, "report_patients": 2}
     return parse_run_config(raw, "demo")
 

@@ -30,6 +30,7 @@ from clinreason.evaluate.paired import PairedDifference, paired_difference, spre
 from clinreason.evaluate.summary import ModelMetrics
 from clinreason.pipeline.config import (
     DEMO_PER_OBJECTIVE,
+    GATED_LINEAR_STUDENT,
     DataSettings,
     EvaluationSettings,
     RunConfig,
@@ -62,7 +63,9 @@ class BenchmarkData(_Section):
 
 
 def _students() -> StudentSettings:
-    return StudentSettings(per_objective=copy.deepcopy(DEMO_PER_OBJECTIVE), value_tokens=["label"])  # type: ignore[arg-type]  # validated below
+    return StudentSettings.model_validate(
+        {"per_objective": copy.deepcopy(DEMO_PER_OBJECTIVE), **copy.deepcopy(GATED_LINEAR_STUDENT)}
+    )
 
 
 def _evaluation() -> EvaluationSettings:
@@ -79,7 +82,8 @@ class BenchmarkConfig(_Section):
     teacher: TeacherSettings = Field(default_factory=TeacherSettings)
     student: StudentSettings = Field(
         default_factory=_students,
-        description="Default: the demo's two students, and the label student also with value tokens.",
+        description="Default: the demo's rationale student, the text label student, and the demo's numeric-aware "
+        "label student (linear path from the logistic regression, gated language model).",
     )
     evaluation: EvaluationSettings = Field(default_factory=_evaluation)
 

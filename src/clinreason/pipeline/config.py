@@ -6,11 +6,12 @@ with the field's path, e.g. "student.train.learning_rate: Input should be greate
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from clinreason.student.config import Precision, TrainConfig
 from clinreason.student.data import Objective
@@ -69,6 +70,16 @@ DEFAULT_OBJECTIVES: tuple[Objective, ...] = ("rationale_then_label", "label")
 DEMO_PER_OBJECTIVE: dict[str, dict[str, Any]] = {
     "rationale_then_label": {"epochs": 1, "learning_rate": 5e-5, "select_on": "loss"}
 }
+# The diagnosis student of the demo and the benchmark: a numeric-aware label student whose linear path starts
+# at the training patients' logistic regression, with the language model gated (closed at the start) and the
+# starting point a candidate for the kept checkpoint (docs/student.md, "A linear path from the values").
+GATED_LINEAR_STUDENT: dict[str, Any] = {
+    "value_tokens": ["label"],
+    "value_linear": True,
+    "value_linear_init": "logistic",
+    "value_linear_gate": True,
+    "train": {"eval_on_start": True},
+}
 
 
 class StudentSettings(_Section):
@@ -79,8 +90,14 @@ class StudentSettings(_Section):
         default="off",
         description="Numeric-aware students: each finding's value also as a learned embedding (one token a "
         "finding). on: every objective with value tokens (student:<objective>+values); both: each objective "
-        "twice, with and without, for a side-by-side comparison; a list of objectives: those twice, the others "
-        "text-only.",
+        "twice, with and without, for a side-by-side comparison; a list of objectives: those twice (or only with "
+        "value tokens, text_twins: false), the others text-only.",
+    )
+    text_twins: bool = Field(
+        default=True,
+        description="With value_tokens as a list of objectives: also train each of them text-only, side by side "
+        "(true), or only with value tokens (false; e.g. a text rationale student beside a numeric-aware label "
+        "student, as the demo trains).",
     )
     value_linear: bool = Field(
         default=False,
@@ -101,6 +118,13 @@ class StudentSettings(_Section):
         description="The linear path's learning rate (the language model's would leave its weights near zero; "
         "0.1 was chosen over 0.01 on OASIS-2's validation AUROC, docs/student.md).",
     )
+    value_linear_gate: bool = Field(
+        default=False,
+        description="With value_linear: the language model's preference between the options enters through a "
+        "learned weight that starts at 0, and the language model also learns the answer on its own; with "
+        "value_linear_init: logistic the student then starts as exactly the logistic regression, and training "
+        "opens the gate as far as the language model helps (variant <objective>+values+linear-lr-gated).",
+    )
     rationales: Literal["kept", "verified"] = Field(
         default="kept",
         description="Which teacher rationales the rationale students learn from: kept (every one whose stated "
@@ -116,14 +140,18 @@ class StudentSettings(_Section):
     def variants(self) -> list[tuple[Objective, bool]]:
         """(objective, with value tokens) for every student the run trains, in order."""
         if isinstance(self.value_tokens, list):
-            both = set(self.value_tokens)
-            return [(o, flag) for o in self.objectives for flag in ([False, True] if o in both else [False])]
+            numeric = set(self.value_tokens)
+            listed = [False, True] if self.text_twins else [True]
+            return [(o, flag) for o in self.objectives for flag in (listed if o in numeric else [False])]
         flags = {"off": [False], "on": [True], "both": [False, True]}[self.value_tokens]
         return [(objective, flag) for objective in self.objectives for flag in flags]
 
     def variant(self, objective: Objective, numeric: bool) -> str:
         """The student's name in the run: its folder under students/ and its row in the tables."""
-        linear = ("+linear" + ("-lr" if self.value_linear_init == "logistic" else "")) if self.value_linear else ""
+        linear = ""
+        if self.value_linear:
+            linear = "+linear" + ("-lr" if self.value_linear_init == "logistic" else "")
+            linear += "-gated" if self.value_linear_gate else ""
         return objective + ("+values" + linear if numeric else "")
 
     def variant_names(self) -> list[str]:
@@ -140,6 +168,12 @@ class StudentSettings(_Section):
         for objective, overrides in value.items():
             TrainConfig.model_validate({**overrides, "objective": objective})  # names the bad field
         return value
+
+    @model_validator(mode="after")
+    def _gate_needs_a_path(self) -> StudentSettings:
+        if self.value_linear_gate and not self.value_linear:
+            raise ValueError("value_linear_gate gates the language model beside a linear path: set value_linear: true")
+        return self
 
     @field_validator("objectives")
     @classmethod
@@ -176,6 +210,17 @@ class EvaluationSettings(_Section):
     bertscore: bool = True
     bootstrap: int = Field(default=1000, ge=0, description="Resamples for 95% confidence intervals (0: none).")
     report_patients: int = Field(default=4, ge=0)
+
+
+def demo_students() -> dict[str, Any]:
+    """The demo's students: the rationale student (Kwon et al.'s method, text) and the numeric-aware label
+    student, for 2 epochs so that the demo stays within 30 minutes on a 2-core CPU (it trains eagerly)."""
+    settings = copy.deepcopy(GATED_LINEAR_STUDENT)
+    return {
+        **settings,
+        "text_twins": False,
+        "per_objective": {**copy.deepcopy(DEMO_PER_OBJECTIVE), "label": {"epochs": 2}},
+    }
 
 
 class RunConfig(_Section):

@@ -379,7 +379,8 @@ def _student_stage(
             plan = fit_numeric_plan(patients, categorical=config.student.value_linear)
             if config.student.value_linear:
                 letters = [letter for letter, _, _ in options(ctx.cohort)]
-                plan = plan.model_copy(update={"option_tokens": option_token_ids(student.tokenizer, letters)})
+                tokens = option_token_ids(student.tokenizer, letters)
+                plan = plan.model_copy(update={"option_tokens": tokens, "lm_gate": config.student.value_linear_gate})
             numeric_student = NumericStudent(
                 student.model,
                 student.tokenizer,

@@ -44,6 +44,12 @@ class NumericPlan(BaseModel):
         description="The option letters' token ids where a linear path from the values adds to the logits "
         "(wide and deep); empty: no linear path.",
     )
+    lm_gate: bool = Field(
+        default=False,
+        description="With a linear path: the language model's preference between the options enters through a "
+        "learned weight starting at 0 (the student starts as the path alone), and the language model also learns "
+        "the answer on its own.",
+    )
     categorical: list[str] = Field(
         default_factory=list,
         description="Categorical and yes/no findings (and 'sex') the linear path reads one-hot, as logistic "

@@ -13,6 +13,12 @@ trained with its own learning rate (`linear_learning_rate`) because at the langu
 weights would hardly move in a few hundred steps. A 135M model fine-tuned on
 a few hundred patients ranks them worse than logistic regression does; the linear path is meant to
 give the diagnosis that floor (docs/results.md measures how far it does).
+
+With `plan.lm_gate`, the language model's preference between the options (its option logits minus their
+mean) enters through a learned weight that starts at 0, so a warm-started student begins as exactly the
+logistic regression, not that regression plus an untrained model's arbitrary letter preferences; the
+language model also learns the answer on its own (`out.lm_logits`, an auxiliary loss in training), so it
+has something to offer once the weight opens.
 """
 
 from __future__ import annotations
@@ -62,29 +68,43 @@ class NumericStudent(SoftTokenLM):
         self.linear: nn.Linear | None = None
         self.linear_learning_rate = linear_learning_rate
         self.n_indicators = sum(len(levels) for levels in plan.levels)
+        self.lm_gate: nn.Parameter | None = None
         if plan.option_tokens:
             self.linear = nn.Linear(2 * n + self.n_indicators, len(plan.option_tokens))
             nn.init.zeros_(self.linear.weight)
             nn.init.zeros_(self.linear.bias)
             self.register_buffer("option_ids", torch.tensor(plan.option_tokens), persistent=False)
+            if plan.lm_gate:
+                self.lm_gate = nn.Parameter(torch.zeros(()))
 
     def parameter_groups(self, learning_rate: float, weight_decay: float) -> list[dict[str, Any]]:
-        """The optimizer's groups: the linear path at its own rate, the rest at the run's."""
+        """The optimizer's groups: the linear path (and the gate) at its own rate, the rest at the run's.
+        The gate has no weight decay: decay would pull it towards the closed gate for no reason."""
         linear = list(self.linear.parameters()) if self.linear is not None else []
-        ids = {id(p) for p in linear}
+        gate = [self.lm_gate] if self.lm_gate is not None else []
+        ids = {id(p) for p in linear + gate}
         rest = [p for p in self.parameters() if p.requires_grad and id(p) not in ids]
         groups: list[dict[str, Any]] = [{"params": rest, "lr": learning_rate, "weight_decay": weight_decay}]
         if linear:
             groups.append({"params": linear, "lr": self.linear_learning_rate, "weight_decay": weight_decay})
+        if gate:
+            groups.append({"params": gate, "lr": self.linear_learning_rate, "weight_decay": 0.0})
         return groups
 
     def adjust_output(self, out: Any, values: torch.Tensor | None, observed: torch.Tensor | None) -> Any:
-        """The linear path's term added to the option letters' logits."""
+        """The linear path's term added to the option letters' logits; with a gate, the language model's
+        preference between them (its option logits minus their mean) scaled by the gate's weight."""
         if self.linear is None or values is None or getattr(out, "logits", None) is None:
             return out
         term = self.linear(self.linear_inputs(values, observed).to(self.linear.weight.dtype))  # (batch, options)
         logits = out.logits
         source = term[:, None, :].expand(-1, logits.shape[1], -1).to(logits.dtype)
+        if self.lm_gate is not None:
+            chosen = logits[..., self.option_ids]
+            preference = chosen - chosen.mean(dim=-1, keepdim=True)
+            source = source + (self.lm_gate.to(logits.dtype) - 1) * preference
+            if self.training:  # the language model's own answer, for its auxiliary loss (train.batch_loss)
+                out.lm_logits = logits
         out.logits = logits.index_add(-1, self.option_ids, source)
         return out
 

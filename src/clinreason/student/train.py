@@ -143,6 +143,8 @@ def batch_loss(
     chunked: bool = False,
 ) -> Any:
     """Token-averaged cross-entropy per task; multitask mixes them as alpha * label + (1 - alpha) * rationale.
+    A numeric student with a gated language model (`NumericPlan.lm_gate`) adds its language model's own
+    loss in training: the gate starts closed, and the model needs to learn the answer to be worth opening it.
 
     `chunked` (causal models without time series): the vocabulary projection is applied to the answer
     positions 64 at a time and recomputed in the backward pass, so full-vocabulary logits (batch x
@@ -152,11 +154,11 @@ def batch_loss(
     labels = batch["labels"]
     series = {k: batch[k] for k in ("values", "observed") if k in batch}
     if kind == "seq2seq":
-        logits = model(
-            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=labels, **series
-        ).logits
+        out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=labels, **series)
         targets = labels
-        losses = _token_losses(logits, targets)
+        losses = _token_losses(out.logits, targets)
+        if (own := getattr(out, "lm_logits", None)) is not None:  # a gated student's language model alone
+            losses = losses + _token_losses(own, targets)
     else:
         answer = int((labels != -100).sum(dim=1).max()) + 1
         targets = labels[:, -(answer - 1) :]
@@ -171,11 +173,14 @@ def batch_loss(
             losses = _chunked_token_losses(hidden, model_head(model), targets)
         else:
             kwargs = {"logits_to_keep": answer} if keep else {}
-            logits = model(
-                input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], **kwargs, **series
-            ).logits
-            logits = logits[:, -answer:-1, :] if keep else logits[:, :-1, :][:, -(answer - 1) :, :]
-            losses = _token_losses(logits, targets)
+            out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], **kwargs, **series)
+
+            def answer_logits(logits: Any) -> Any:
+                return logits[:, -answer:-1, :] if keep else logits[:, :-1, :][:, -(answer - 1) :, :]
+
+            losses = _token_losses(answer_logits(out.logits), targets)
+            if (own := getattr(out, "lm_logits", None)) is not None:  # a gated student's language model alone
+                losses = losses + _token_losses(answer_logits(own), targets)
     mask = (targets != -100).float()
     if "weights" in batch:  # class-balanced: each example's tokens count with its class's weight
         mask = mask * batch["weights"].to(mask.device)[:, None]
