@@ -170,7 +170,8 @@ def tiny_student_dir(tmp_path: Path, tokenizer: Any, tiny_llama: Callable[..., A
 
 @pytest.fixture(scope="session")
 def run_folder(tmp_path_factory: pytest.TempPathFactory, tokenizer: Any) -> Path:
-    """A finished pipeline run with two tiny students (label, rationale_then_label) on 28 Pima patients."""
+    """A finished pipeline run with three tiny students (label, its gated numeric-aware twin
+    label+values+linear-lr-gated, rationale_then_label) on 28 Pima patients."""
     from clinreason.pipeline.config import parse_run_config
     from clinreason.pipeline.run import run_pipeline
     from doubles import fill_teacher_cache
@@ -190,6 +191,10 @@ def run_folder(tmp_path_factory: pytest.TempPathFactory, tokenizer: Any) -> Path
             "student": {
                 "model": str(student),
                 "objectives": ["label", "rationale_then_label"],
+                "value_tokens": ["label"],
+                "value_linear": True,
+                "value_linear_init": "logistic",
+                "value_linear_gate": True,
                 "train": {"max_steps": 2, "batch_size": 4, "learning_rate": 1e-3, "precision": "fp32"},
             },
             "evaluation": {"max_new_tokens": 12, "bootstrap": 0, "report_patients": 0, "bertscore": False},

@@ -116,6 +116,7 @@ def test_demo_config_is_valid_and_printable() -> None:
     config = parse_run_config(yaml.safe_load(out))  # the text rationale student and the gated numeric label student
     assert config.student.variant_names() == ["rationale_then_label", "label+values+linear-lr-gated"]
     assert config.student.train_config("label").epochs == 2 and config.student.train.eval_on_start
+    assert config.student.train_config("label").patience == 2
     code, out = run("demo", "--quick", "--show-config")
     assert code == 0 and "train_limit: 24" in out
     quick = parse_run_config(yaml.safe_load(out))

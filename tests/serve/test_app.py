@@ -49,6 +49,30 @@ def test_health_card_and_a_flat_patient(label_server: str) -> None:
 
 
 @pytest.mark.slow
+def test_the_gated_numeric_student_answers_over_http_as_the_run_predicted(run_folder: Path) -> None:
+    """The demo's diagnosis student: its values are read from the request as in the run, so a test patient
+    posted over HTTP gets the probabilities the run wrote for that patient."""
+    import json
+
+    from clinreason.records import load_cohort
+
+    variant = "label+values+linear-lr-gated"
+    predicted = [
+        json.loads(line) for line in (run_folder / "predictions" / f"student-{variant}.jsonl").read_text().splitlines()
+    ]
+    records = {r.id: r for r in load_cohort("pima-diabetes").records}
+    patients = [records[p["record_id"]].model_dump(mode="json") for p in predicted[:3]]
+    with Server(create_app(load_served(run_folder, variant), ServeSettings(max_batch=4))) as url:
+        card = httpx.get(f"{url}/v1/model").json()
+        answer = httpx.post(f"{url}/v1/diagnose", json={"patients": patients}, timeout=60)
+    assert card["model_id"] == f"served/{variant}"
+    assert answer.status_code == 200, answer.text
+    for result, expected in zip(answer.json()["results"], predicted, strict=False):
+        assert result["id"] == expected["record_id"]
+        assert result["probabilities"] == pytest.approx(expected["probabilities"], abs=1e-5)
+
+
+@pytest.mark.slow
 def test_a_patient_record_is_read_in_the_specs_terms(label_server: str, run_folder: Path) -> None:
     from clinreason.records import load_cohort
 
