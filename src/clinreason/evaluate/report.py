@@ -184,6 +184,8 @@ def calibration_plot(metrics: Mapping[str, ModelMetrics]) -> str:
 def training_plot(histories: Mapping[str, Sequence[Any]]) -> str:
     plt = pyplot()
     figure, axis = plt.subplots(figsize=(5.2, 3.4))
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    colours = {name: cycle[i % len(cycle)] for i, name in enumerate(histories)}  # one colour a student
     for name, points in histories.items():
         steps = [p.step for p in points if p.val_loss is not None]
         if steps:
@@ -191,6 +193,7 @@ def training_plot(histories: Mapping[str, Sequence[Any]]) -> str:
                 steps,
                 [p.val_loss for p in points if p.val_loss is not None],
                 "o-",
+                color=colours[name],
                 markersize=3,
                 label=f"{name} validation",
             )
@@ -200,6 +203,8 @@ def training_plot(histories: Mapping[str, Sequence[Any]]) -> str:
                 train_steps,
                 [p.train_loss for p in points if p.train_loss is not None],
                 "s:",
+                color=colours[name],
+                alpha=0.6,
                 markersize=4,
                 label=f"{name} train (mean since the last evaluation)",
             )
@@ -209,14 +214,23 @@ def training_plot(histories: Mapping[str, Sequence[Any]]) -> str:
         (n, [(p.step, p.val_auroc) for p in pts if getattr(p, "val_auroc", None) is not None])
         for n, pts in histories.items()
     ]
+    handles, labels = axis.get_legend_handles_labels()
     if any(points for _, points in metric):
         twin = axis.twinx()
         for name, points in metric:
             if points:
-                twin.plot(*zip(*points, strict=True), "^--", markersize=4, label=f"{name} validation AUROC")
+                twin.plot(
+                    *zip(*points, strict=True),
+                    "^--",
+                    color=colours[name],
+                    markersize=4,
+                    label=f"{name} validation AUROC",
+                )
         twin.set_ylabel("validation AUROC")
-        twin.legend(fontsize=7, loc="upper right")
-    axis.legend(fontsize=7, loc="upper left")
+        more, more_labels = twin.get_legend_handles_labels()
+        handles, labels = handles + more, labels + more_labels
+    # one legend for both axes, below the plot: inside it, the two would cover each other and the curves
+    axis.legend(handles, labels, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.18), frameon=False)
     return figure_html(figure)
 
 
