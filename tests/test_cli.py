@@ -145,7 +145,7 @@ def test_quick_demo_end_to_end(tmp_path: Path) -> None:
     metrics = json.loads((out / "metrics.json").read_text())
     assert {
         "student:rationale_then_label",
-        "student:label",
+        "student:label+values+linear-lr-gated",
         "baseline:logistic_regression",
         "baseline:gradient_boosting",
         "teacher:few-shot",
