@@ -202,6 +202,37 @@ def test_the_best_checkpoint_is_chosen_on_the_validation_diagnosis_metric(
     assert history[-1].val_loss < history[1].val_loss  # the loss alone would have chosen a later step
 
 
+@pytest.mark.parametrize(
+    ("min_delta", "best_auroc", "evaluations"),
+    [(0.0, 0.86, 6), (0.01, 0.85, 4), (0.05, 0.85, 4)],
+)
+def test_a_gain_below_min_delta_is_not_an_improvement(
+    tiny_causal: Callable[[], Student],
+    toy_cohort: Cohort,
+    toy_rationales: dict[str, str],
+    out_dir: Path,
+    min_delta: float,
+    best_auroc: float,
+    evaluations: int,
+) -> None:
+    """AUROC 0.85, then 0.855 and 0.86 (gains of 0.005 each), then worse: with a margin of 0.01 neither small
+    gain counts, so the first evaluation stays the best and patience runs out two evaluations earlier."""
+    from clinreason.student.validation import ValidationScore
+
+    scores = iter([0.85, 0.855, 0.86, 0.5, 0.5, 0.5])
+
+    def validator(student: Student) -> ValidationScore:
+        return ValidationScore(patients=4, auroc=next(scores), macro_f1=0.5, accuracy=0.5)
+
+    train_examples, val_examples = _data(toy_cohort, toy_rationales, "label")
+    config = _config("label", select_on="auroc", patience=3, min_delta=min_delta)
+    result = train(tiny_causal(), train_examples, val_examples, config, out_dir, validator=validator)
+    assert result.state.best_metric == best_auroc
+    assert len(result.state.history) == evaluations
+    best_index = [p.val_auroc for p in result.state.history].index(best_auroc)
+    assert result.state.best_step == result.state.history[best_index].step
+
+
 def test_eval_on_start_keeps_the_starting_model_when_training_only_makes_it_worse(
     tiny_causal: Callable[[], Student], toy_cohort: Cohort, toy_rationales: dict[str, str], out_dir: Path
 ) -> None:

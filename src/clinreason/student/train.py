@@ -379,7 +379,8 @@ def train(
         if state.best_step is not None and metric_name != state.selected_on:
             value = None  # never compare an AUROC with a loss: keep the first kind the run chose on
         improved = state.best_step is None or (
-            value is not None and (state.best_metric is None or _better(metric_name, value, state.best_metric))
+            value is not None
+            and (state.best_metric is None or _better(metric_name, value, state.best_metric, config.min_delta))
         )
         if improved:
             state.best_val_loss, state.best_step, state.bad_evals = val_loss, state.global_step, 0
@@ -500,8 +501,8 @@ def _selection_value(select_on: str, point: EvalPoint) -> tuple[str, float | Non
     return "loss", point.val_loss
 
 
-def _better(metric: str, value: float, best: float) -> bool:
-    return value < best if metric == "loss" else value > best
+def _better(metric: str, value: float, best: float, min_delta: float = 0.0) -> bool:
+    return value < best - min_delta if metric == "loss" else value > best + min_delta
 
 
 def _checkpoint_activations(model: Any) -> None:
