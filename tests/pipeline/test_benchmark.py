@@ -145,3 +145,5 @@ def test_config_rejects_repeated_cohorts_and_gives_each_run_its_folder(tmp_path:
     assert numeric_only.variant_names() == ["rationale_then_label", "label+values+linear-lr-gated"]
     with pytest.raises(ValueError, match="set value_linear: true"):
         StudentSettings(value_tokens="on", value_linear_gate=True)
+    with pytest.raises(ValueError, match="text_twins: false applies to value_tokens given as a list"):
+        StudentSettings(value_tokens="on", text_twins=False)

@@ -322,7 +322,8 @@ def test_a_gated_student_starts_as_the_logistic_regression_and_its_language_mode
     examples = add_value_tokens(build_examples(cohort, cohort.records, "label"), cohort.records, model.plan)
     batch = collate([encode(tokenizer, e, "causal", 512) for e in examples[:4]], tokenizer.pad_token_id, "causal")
     model.train()
-    trained = batch_loss(model, batch, "causal", "label", 0.5, False)  # the student's loss + its language model's
+    parts: dict[str, float] = {}
+    trained = batch_loss(model, batch, "causal", "label", 0.5, False, parts=parts)  # student's + language model's
     trained.backward()
     assert model.lm_gate.grad is not None and float(model.lm_gate.grad.abs()) > 0
     model.eval()
@@ -333,6 +334,8 @@ def test_a_gated_student_starts_as_the_logistic_regression_and_its_language_mode
         model.linear.bias.zero_()
         own = batch_loss(model, batch, "causal", "label", 0.5, False)
         assert float(trained) == pytest.approx(float(combined) + float(own), rel=1e-5)
+        # the curve's training loss is the student's part, the one the validation loss measures
+        assert parts == pytest.approx({"student": float(combined), "language_model": float(own)}, rel=1e-5)
         model.lm_gate.fill_(0.25)
     model.save_pretrained(tmp_path)
     reloaded = NumericStudent.from_pretrained(tmp_path, tokenizer)

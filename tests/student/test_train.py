@@ -203,34 +203,59 @@ def test_the_best_checkpoint_is_chosen_on_the_validation_diagnosis_metric(
 
 
 @pytest.mark.parametrize(
-    ("min_delta", "best_auroc", "evaluations"),
-    [(0.0, 0.86, 6), (0.01, 0.85, 4), (0.05, 0.85, 4)],
+    ("select_on", "scores", "min_delta", "best_index", "evaluations"),
+    [
+        # AUROC 0.85, then 0.004 and 0.007 above it, then worse
+        ("auroc", [0.85, 0.854, 0.857, 0.5, 0.5, 0.5], 0.0, 2, 6),
+        ("auroc", [0.85, 0.854, 0.857, 0.5, 0.5, 0.5], 0.008, 0, 4),  # neither small gain counts
+        ("auroc", [0.85, 0.854, 0.87, 0.5, 0.5, 0.5], 0.008, 2, 6),  # 0.02 over the best does
+    ],
 )
 def test_a_gain_below_min_delta_is_not_an_improvement(
     tiny_causal: Callable[[], Student],
     toy_cohort: Cohort,
     toy_rationales: dict[str, str],
     out_dir: Path,
+    select_on: str,
+    scores: list[float],
     min_delta: float,
-    best_auroc: float,
+    best_index: int,
     evaluations: int,
 ) -> None:
-    """AUROC 0.85, then 0.855 and 0.86 (gains of 0.005 each), then worse: with a margin of 0.01 neither small
-    gain counts, so the first evaluation stays the best and patience runs out two evaluations earlier."""
+    """With a margin, an evaluation replaces the best only when it beats it by more than the margin, and
+    patience counts the evaluations that do not."""
     from clinreason.student.validation import ValidationScore
 
-    scores = iter([0.85, 0.855, 0.86, 0.5, 0.5, 0.5])
+    values = iter(scores)
 
     def validator(student: Student) -> ValidationScore:
-        return ValidationScore(patients=4, auroc=next(scores), macro_f1=0.5, accuracy=0.5)
+        return ValidationScore(patients=4, auroc=next(values), macro_f1=0.5, accuracy=0.5)
 
     train_examples, val_examples = _data(toy_cohort, toy_rationales, "label")
-    config = _config("label", select_on="auroc", patience=3, min_delta=min_delta)
+    config = _config("label", select_on=select_on, patience=3, min_delta=min_delta)
     result = train(tiny_causal(), train_examples, val_examples, config, out_dir, validator=validator)
-    assert result.state.best_metric == best_auroc
-    assert len(result.state.history) == evaluations
-    best_index = [p.val_auroc for p in result.state.history].index(best_auroc)
-    assert result.state.best_step == result.state.history[best_index].step
+    history = result.state.history
+    assert len(history) == evaluations
+    assert result.state.best_step == history[best_index].step and result.state.best_metric == scores[best_index]
+
+
+@pytest.mark.parametrize(
+    ("metric", "value", "min_delta", "better"),
+    [
+        ("loss", 0.5, 0.0, False),
+        ("loss", 0.49, 0.0, True),
+        ("loss", 0.49, 0.02, False),  # down by 0.01, the margin asks for more than 0.02
+        ("loss", 0.47, 0.02, True),
+        ("auroc", 0.81, 0.02, False),
+        ("auroc", 0.83, 0.02, True),
+    ],
+)
+def test_better_by_more_than_the_margin(metric: str, value: float, min_delta: float, better: bool) -> None:
+    """Against a best of 0.5 (loss) or 0.8 (AUROC)."""
+    from clinreason.student.train import _better
+
+    best = 0.5 if metric == "loss" else 0.8
+    assert _better(metric, value, best, min_delta) is better
 
 
 def test_eval_on_start_keeps_the_starting_model_when_training_only_makes_it_worse(

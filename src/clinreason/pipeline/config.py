@@ -173,6 +173,11 @@ class StudentSettings(_Section):
     def _gate_needs_a_path(self) -> StudentSettings:
         if self.value_linear_gate and not self.value_linear:
             raise ValueError("value_linear_gate gates the language model beside a linear path: set value_linear: true")
+        if not self.text_twins and not isinstance(self.value_tokens, list):
+            raise ValueError(
+                "text_twins: false applies to value_tokens given as a list of objectives; with value_tokens: "
+                f"{self.value_tokens!r} use 'on' (numeric-aware only) or 'both' (side by side)"
+            )
         return self
 
     @field_validator("objectives")

@@ -141,24 +141,27 @@ def batch_loss(
     keep: bool,
     *,
     chunked: bool = False,
+    parts: dict[str, float] | None = None,
 ) -> Any:
     """Token-averaged cross-entropy per task; multitask mixes them as alpha * label + (1 - alpha) * rationale.
     A numeric student with a gated language model (`NumericPlan.lm_gate`) adds its language model's own
     loss in training: the gate starts closed, and the model needs to learn the answer to be worth opening it.
+    `parts`, when given, receives the student's loss alone under "student" (what the validation loss
+    measures, so that the training curve compares like with like) and the auxiliary one under "language_model".
 
     `chunked` (causal models without time series): the vocabulary projection is applied to the answer
     positions 64 at a time and recomputed in the backward pass, so full-vocabulary logits (batch x
     answer x 49k in fp32 for SmolLM2) never exist at once; the loss is the same."""
-    import torch
 
     labels = batch["labels"]
     series = {k: batch[k] for k in ("values", "observed") if k in batch}
+    own_losses = None
     if kind == "seq2seq":
         out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=labels, **series)
         targets = labels
         losses = _token_losses(out.logits, targets)
         if (own := getattr(out, "lm_logits", None)) is not None:  # a gated student's language model alone
-            losses = losses + _token_losses(own, targets)
+            own_losses = _token_losses(own, targets)
     else:
         answer = int((labels != -100).sum(dim=1).max()) + 1
         targets = labels[:, -(answer - 1) :]
@@ -180,18 +183,34 @@ def batch_loss(
 
             losses = _token_losses(answer_logits(out.logits), targets)
             if (own := getattr(out, "lm_logits", None)) is not None:  # a gated student's language model alone
-                losses = losses + _token_losses(answer_logits(own), targets)
+                own_losses = _token_losses(answer_logits(own), targets)
     mask = (targets != -100).float()
     if "weights" in batch:  # class-balanced: each example's tokens count with its class's weight
         mask = mask * batch["weights"].to(mask.device)[:, None]
     if "token_weights" in batch:  # claim tokens count more (encode's claim_weight)
         token_weights = batch["token_weights"].to(mask.device)
         mask = mask * (token_weights if kind == "seq2seq" else token_weights[:, -targets.shape[1] :])
+    loss = _reduce(losses, mask, objective, alpha, batch.get("tasks"))
+    if parts is not None:
+        parts["student"] = float(loss.detach())
+    if own_losses is not None:
+        auxiliary = _reduce(own_losses, mask, objective, alpha, batch.get("tasks"))
+        if parts is not None:
+            parts["language_model"] = float(auxiliary.detach())
+        loss = loss + auxiliary
+    return loss
+
+
+def _reduce(losses: Any, mask: Any, objective: str, alpha: float, tasks: list[str] | None) -> Any:
+    """The masked token mean, per task for multitask."""
+    import torch
+
     if objective != "multitask":
         return (losses * mask).sum() / mask.sum().clamp(min=1)
+    assert tasks is not None, "a multitask batch names each example's task"
     total, weight = losses.new_zeros(()), 0.0
     for task, task_weight in (("label", alpha), ("rationale", 1 - alpha)):
-        rows = torch.tensor([t == task for t in batch["tasks"]], device=losses.device)
+        rows = torch.tensor([t == task for t in tasks], device=losses.device)
         if rows.any() and task_weight > 0:
             task_mask = mask * rows[:, None]
             total = total + task_weight * (losses * task_mask).sum() / task_mask.sum().clamp(min=1)
@@ -396,12 +415,21 @@ def train(
     remaining = (total_steps - state.global_step) * config.batch_size * config.gradient_accumulation * mean_tokens
     forward = _compiled(model, config, remaining, accelerator.num_processes)
 
-    def step_loss(module: Any, batch: dict[str, Any], tasks: list[str]) -> Any:
+    def step_loss(module: Any, batch: dict[str, Any], tasks: list[str]) -> float:
+        """Backpropagates the training loss; returns the student's own part of it, what the curve shows."""
+        parts: dict[str, float] = {}
         loss = batch_loss(
-            module, {**batch, "tasks": tasks}, kind, config.objective, config.alpha, keep, chunked=config.chunked_loss
+            module,
+            {**batch, "tasks": tasks},
+            kind,
+            config.objective,
+            config.alpha,
+            keep,
+            chunked=config.chunked_loss,
+            parts=parts,
         )
         accelerator.backward(loss)
-        return loss
+        return parts["student"]
 
     stop = False
     if config.eval_on_start and state.global_step == 0 and not state.history:
@@ -438,12 +466,12 @@ def train(
                 optimizer.zero_grad()
             state.step_in_epoch = index + 1
             state.trained_tokens += sum(len(i.input_ids) + (len(i.labels) if kind == "seq2seq" else 0) for i in items)
-            running += float(loss.detach())
+            running += loss
             running_count += 1
             if accelerator.sync_gradients:
                 state.global_step += 1
                 if on_step is not None:
-                    on_step(state.global_step, total_steps, float(loss.detach()))
+                    on_step(state.global_step, total_steps, loss)
                 at_end = state.global_step >= total_steps
                 if config.eval_every:
                     due = state.global_step % config.eval_every == 0 or index + 1 == len(mine)
