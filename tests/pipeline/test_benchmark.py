@@ -147,3 +147,8 @@ def test_config_rejects_repeated_cohorts_and_gives_each_run_its_folder(tmp_path:
         StudentSettings(value_tokens="on", value_linear_gate=True)
     with pytest.raises(ValueError, match="text_twins: false applies to value_tokens given as a list"):
         StudentSettings(value_tokens="on", text_twins=False)
+    lora = {"r": 4, "alpha": 8}
+    with pytest.raises(ValueError, match="lora is set for the label student, which has value tokens"):
+        StudentSettings(objectives=["label"], value_tokens="on", train={"lora": lora})
+    # LoRA for the text rationale student beside a numeric label student is fine
+    StudentSettings(value_tokens=["label"], text_twins=False, per_objective={"rationale_then_label": {"lora": lora}})

@@ -342,3 +342,17 @@ def test_a_gated_student_starts_as_the_logistic_regression_and_its_language_mode
     assert reloaded.lm_gate is not None and float(reloaded.lm_gate.detach()) == 0.25
     groups = model.parameter_groups(1e-4, 0.01)
     assert groups[-1]["params"] == [model.lm_gate] and groups[-1]["weight_decay"] == 0.0
+
+
+def test_lora_on_a_numeric_student_is_refused_clearly(
+    tokenizer: Any, tiny_llama: Callable[..., Any], tmp_path: Path
+) -> None:
+    from clinreason.errors import ConfigError
+
+    cohort = threshold_cohort(12)
+    student = numeric_student(tokenizer, tiny_llama, cohort.records)
+    examples = add_value_tokens(build_examples(cohort, cohort.records, "label"), cohort.records, student.model.plan)
+    config = threshold_config(1e-3).model_copy(update={"lora": {"r": 4, "alpha": 8}})
+    config = TrainConfig.model_validate(config.model_dump())
+    with pytest.raises(ConfigError, match="LoRA is not supported for NumericStudent students"):
+        train(student, examples[:8], examples[8:], config, tmp_path)

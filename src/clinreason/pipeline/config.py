@@ -178,6 +178,12 @@ class StudentSettings(_Section):
                 "text_twins: false applies to value_tokens given as a list of objectives; with value_tokens: "
                 f"{self.value_tokens!r} use 'on' (numeric-aware only) or 'both' (side by side)"
             )
+        for objective, numeric in self.variants():
+            if numeric and self.train_config(objective).lora is not None:
+                raise ValueError(
+                    f"lora is set for the {objective} student, which has value tokens: numeric-aware students "
+                    "train fully (a 135M one fits a CPU); drop lora for it (per_objective) or its value tokens"
+                )
         return self
 
     @field_validator("objectives")

@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from clinreason.errors import ClinreasonError
+from clinreason.errors import ClinreasonError, ConfigError
 from clinreason.student.checkpoint import META_FILE, CheckpointMeta, write_meta
 from clinreason.student.config import TrainConfig
 from clinreason.student.data import Encoded, Example, encode
@@ -303,6 +303,13 @@ def train(
     )
     tokenizer, kind = student.tokenizer, student.kind
     model = student.model
+    from clinreason.student.soft_tokens import SoftTokenLM
+
+    if config.lora is not None and isinstance(model, SoftTokenLM):
+        raise ConfigError(
+            f"LoRA is not supported for {type(model).__name__} students (their soft-token layers and the "
+            "language model train together); train them without lora"
+        )
     if config.lora is not None and not hasattr(model, "peft_config"):
         from peft import LoraConfig, get_peft_model
 
