@@ -10,7 +10,11 @@ then scored with the weights in bf16 (this CPU's bf16 products are about 4x its 
 the output layer kept in fp32, once entirely in bf16, and the AUROC of each is set beside fp32's:
 faster scoring that changes the model's ranking is not a speed-up of the same model.
 
-    .venv/bin/python bench/batch_ceiling.py runs/demo --student label
+    .venv/bin/python bench/batch_ceiling.py runs/benchmark/pima-diabetes/seed-0 --student label
+
+A text student (the FLOP count and the bf16 variants assume a plain causal language model); the
+recorded figures (docs/benchmarks.md, 2026-12-02) are of the demo's text `label` student of then,
+which the demo no longer trains (it trains a numeric-aware one since 2026-12-07).
 """
 
 from __future__ import annotations

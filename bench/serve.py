@@ -6,8 +6,11 @@ another, patients drawn from the run's test split), diagnosis only and with the 
 (patients/s), latency p50 / p95 / p99, failed requests. "one at a time" is the same server with
 `max_batch=1`. Every configuration gets its own server; the model is loaded once.
 
-    .venv/bin/python bench/serve.py runs/demo --student label
+    .venv/bin/python bench/serve.py runs/demo --student label+values+linear-lr-gated
     .venv/bin/python bench/serve.py runs/demo --student rationale_then_label --requests 4 --clients 1,4
+
+The figures in docs/benchmarks.md (2026-12-02) are of the demo's text `label` student of then; a run
+that still has one: `bench/serve.py runs/benchmark/pima-diabetes/seed-0 --student label`.
 """
 
 from __future__ import annotations
