@@ -12,51 +12,58 @@ import pytest
 from clinreason.pipeline.benchmark import DEFAULT_COHORTS
 from clinreason.pipeline.config import RunConfig
 from clinreason.pipeline.shipped import seed_file
-from clinreason.records import load_cohort, make_splits
+from clinreason.records import Cohort, load_cohort, make_splits
 from clinreason.teacher import (
     CacheOnlyBackend,
     TeacherCache,
+    TeacherRun,
     load_exemplars,
     load_prompt,
     run_teacher,
 )
 
+BENCHMARK_SEEDS = (0, 1, 2)
+# the split seeds of the default benchmark whose teacher requests each shipped seed answers in full
+# (grow these as generations are added; docs/teacher.md says which are shipped)
+BENCHMARK_COVERED = {"pima-diabetes": (0, 1), "oasis-2": (0,), "apoe-alzheimer": (0,)}
 
-@pytest.mark.parametrize("cohort_name", ["pima-diabetes", "oasis-2"])
-def test_shipped_seed_covers_a_default_run(tmp_path: Path, cohort_name: str) -> None:
-    config = RunConfig.model_validate({"data": {"cohort": cohort_name}})  # the demo's defaults on this cohort
-    cohort = load_cohort(config.data.cohort)
-    seed = seed_file(cohort.name)
-    assert seed is not None, f"no shipped seed for {cohort_name}"
-    splits = make_splits(cohort, seed=config.data.seed, fractions=config.data.fractions)
-    shots = load_exemplars(cohort)
-    settings = config.teacher
-    with TeacherCache(tmp_path / "cache.sqlite") as cache:
+
+def _replay(cohort: Cohort, cache: TeacherCache, prompt: str, split_seed: int, split: str) -> TeacherRun:
+    """The default teacher's answers to `prompt` for one split's patients, from the cache alone: a patient
+    the cache cannot answer is 'failed', never generated."""
+    config = RunConfig.model_validate({"data": {"cohort": cohort.name}})  # the defaults on this cohort
+    splits = make_splits(cohort, seed=split_seed, fractions=config.data.fractions)
+    return run_teacher(
+        cohort,
+        splits.apply(cohort, split).records,  # type: ignore[arg-type]
+        CacheOnlyBackend("gguf", "qwen2.5-coder-1.5b"),
+        cache,
+        load_prompt(prompt),
+        exemplars=load_exemplars(cohort),
+        config=config.teacher,
+        stop_after_failures=10**6,
+    )
+
+
+def _assert_answered(cohort: Cohort, seed: Path, cache_path: Path, jobs: list[tuple[str, int, str]]) -> None:
+    """Every (prompt, split seed, split) job is answered from the shipped seed, nothing generated."""
+    with TeacherCache(cache_path) as cache:
         cache.import_jsonl(seed)
-        jobs = [("kwon-rationalize", s) for s in ("train", "validation", "test")] + [("diagnose", "test")]
-        for prompt, split in jobs:
-            records = splits.apply(cohort, split).records  # type: ignore[arg-type]
-            run = run_teacher(
-                cohort,
-                records,
-                CacheOnlyBackend("gguf", "qwen2.5-coder-1.5b"),  # every request must come from the seed
-                cache,
-                load_prompt(prompt),
-                exemplars=shots,
-                config=settings,
-                stop_after_failures=10**6,
-            )
+        for prompt, split_seed, split in jobs:
+            run = _replay(cohort, cache, prompt, split_seed, split)
             missing = [r.record_id for r in run.results if r.status == "failed"]
             assert not missing, f"{prompt} on {split}: {len(missing)} patient(s) not in the seed, e.g. {missing[:3]}"
             assert run.summary.generated == 0
 
 
-BENCHMARK_SEEDS = (0, 1, 2)
-
-
-# the split seeds of the default benchmark whose teacher requests each shipped seed answers in full
-# (grow these as generations are added; docs/teacher.md says which are shipped)
-BENCHMARK_COVERED = {"pima-diabetes": (0, 1), "oasis-2": (0,), "apoe-alzheimer": (0,)}
+@pytest.mark.parametrize("cohort_name", ["pima-diabetes", "oasis-2"])
+def test_shipped_seed_covers_a_default_run(tmp_path: Path, cohort_name: str) -> None:
+    cohort = load_cohort(cohort_name)
+    seed = seed_file(cohort.name)
+    assert seed is not None, f"no shipped seed for {cohort_name}"
+    split_seed = RunConfig().data.seed  # the demo's split
+    jobs = [("kwon-rationalize", split_seed, s) for s in ("train", "validation", "test")]
+    _assert_answered(cohort, seed, tmp_path / "cache.sqlite", [*jobs, ("diagnose", split_seed, "test")])
 
 
 @pytest.mark.parametrize(
@@ -70,23 +77,8 @@ def test_shipped_seed_covers_the_benchmark_splits_it_was_made_for(
     cohort = load_cohort(cohort_name)
     seed = seed_file(cohort.name)
     assert seed is not None, f"no shipped seed for {cohort_name}"
-    config = RunConfig.model_validate({"data": {"cohort": cohort_name}})
-    splits = make_splits(cohort, seed=split_seed, fractions=config.data.fractions)
-    with TeacherCache(tmp_path / "cache.sqlite") as cache:
-        cache.import_jsonl(seed)
-        for prompt, split in [("kwon-rationalize", "train"), ("kwon-rationalize", "validation"), ("diagnose", "test")]:
-            run = run_teacher(
-                cohort,
-                splits.apply(cohort, split).records,  # type: ignore[arg-type]
-                CacheOnlyBackend("gguf", "qwen2.5-coder-1.5b"),
-                cache,
-                load_prompt(prompt),
-                exemplars=load_exemplars(cohort),
-                config=config.teacher,
-                stop_after_failures=10**6,
-            )
-            missing = [r.record_id for r in run.results if r.status == "failed"]
-            assert not missing, f"{prompt} on {split}: {len(missing)} patient(s) not in the seed, e.g. {missing[:3]}"
+    jobs = [("kwon-rationalize", split_seed, "train"), ("kwon-rationalize", split_seed, "validation")]
+    _assert_answered(cohort, seed, tmp_path / "cache.sqlite", [*jobs, ("diagnose", split_seed, "test")])
 
 
 @pytest.mark.parametrize("cohort_name", DEFAULT_COHORTS)
@@ -102,25 +94,15 @@ def test_every_shipped_generation_answers_a_request_of_the_default_benchmark(tmp
     if seed is None:
         pytest.skip(f"no shipped seed for {cohort_name} yet")
     with gzip.open(seed, "rt") as lines:
-        shipped = {(json.loads(line)["prompt"].split("@")[0], json.loads(line)["record_id"]) for line in lines}
-    config = RunConfig.model_validate({"data": {"cohort": cohort_name}})
+        rows = [json.loads(line) for line in lines]
+    shipped = {(row["prompt"].split("@")[0], row["record_id"]) for row in rows}
     requests = [("kwon-rationalize", s, split) for s in BENCHMARK_SEEDS for split in ("train", "validation")]
     requests += [("diagnose", s, "test") for s in BENCHMARK_SEEDS] + [("kwon-rationalize", 0, "test")]
     answered: set[tuple[str, str]] = set()
     with TeacherCache(tmp_path / "cache.sqlite") as cache:
         cache.import_jsonl(seed)
         for prompt, split_seed, split in requests:
-            splits = make_splits(cohort, seed=split_seed, fractions=config.data.fractions)
-            run = run_teacher(
-                cohort,
-                splits.apply(cohort, split).records,  # type: ignore[arg-type]
-                CacheOnlyBackend("gguf", "qwen2.5-coder-1.5b"),
-                cache,
-                load_prompt(prompt),
-                exemplars=load_exemplars(cohort),
-                config=config.teacher,
-                stop_after_failures=10**6,
-            )
+            run = _replay(cohort, cache, prompt, split_seed, split)
             answered |= {(prompt, r.record_id) for r in run.results if r.status != "failed"}
     stale = shipped - answered
     assert not stale, f"{len(stale)} shipped generation(s) answer no default request, e.g. {sorted(stale)[:3]}"

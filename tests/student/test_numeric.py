@@ -352,7 +352,6 @@ def test_lora_on_a_numeric_student_is_refused_clearly(
     cohort = threshold_cohort(12)
     student = numeric_student(tokenizer, tiny_llama, cohort.records)
     examples = add_value_tokens(build_examples(cohort, cohort.records, "label"), cohort.records, student.model.plan)
-    config = threshold_config(1e-3).model_copy(update={"lora": {"r": 4, "alpha": 8}})
-    config = TrainConfig.model_validate(config.model_dump())
+    config = TrainConfig.model_validate({**threshold_config(1e-3).model_dump(), "lora": {"r": 4, "alpha": 8}})
     with pytest.raises(ConfigError, match="LoRA is not supported for NumericStudent students"):
         train(student, examples[:8], examples[8:], config, tmp_path)

@@ -13,6 +13,7 @@ from clinreason.student.data import Objective, build_examples
 from clinreason.student.model import Student
 from clinreason.student.predict import predict
 from clinreason.student.train import train
+from clinreason.student.validation import ValidationScore
 
 
 def _config(objective: Objective, **overrides: object) -> TrainConfig:
@@ -36,6 +37,17 @@ def _data(cohort: Cohort, rationales: dict[str, str], objective: Objective) -> t
         build_examples(cohort, train_records, objective, rationales),
         build_examples(cohort, val_records, objective, rationales),
     )
+
+
+def _scripted_validator(scores: list[float]) -> Callable[[Student], ValidationScore]:
+    """A validator that returns these AUROCs in turn (and checks that it scores in eval mode)."""
+    values = iter(scores)
+
+    def validator(student: Student) -> ValidationScore:
+        assert not student.model.training  # scored in eval mode
+        return ValidationScore(patients=4, auroc=next(values), macro_f1=0.5, accuracy=0.5)
+
+    return validator
 
 
 @pytest.mark.parametrize("objective", ["label", "rationale_then_label", "multitask"])
@@ -184,14 +196,7 @@ def test_the_best_checkpoint_is_chosen_on_the_validation_diagnosis_metric(
 ) -> None:
     """A scripted validator: AUROC peaks at the second evaluation while the loss keeps falling; the
     selection follows AUROC, and patience counts evaluations without a better AUROC."""
-    from clinreason.student.validation import ValidationScore
-
-    scores = iter([0.6, 0.9, 0.7, 0.8, 0.85, 0.5, 0.5, 0.5])
-
-    def validator(student: Student) -> ValidationScore:
-        assert not student.model.training  # scored in eval mode
-        return ValidationScore(patients=4, auroc=next(scores), macro_f1=0.5, accuracy=0.5)
-
+    validator = _scripted_validator([0.6, 0.9, 0.7, 0.8, 0.85, 0.5, 0.5, 0.5])
     train_examples, val_examples = _data(toy_cohort, toy_rationales, "label")
     config = _config("label", select_on="auroc", patience=3)
     result = train(tiny_causal(), train_examples, val_examples, config, out_dir, validator=validator)
@@ -203,12 +208,12 @@ def test_the_best_checkpoint_is_chosen_on_the_validation_diagnosis_metric(
 
 
 @pytest.mark.parametrize(
-    ("select_on", "scores", "min_delta", "best_index", "evaluations"),
+    ("scores", "min_delta", "best_index", "evaluations"),
     [
         # AUROC 0.85, then 0.004 and 0.007 above it, then worse
-        ("auroc", [0.85, 0.854, 0.857, 0.5, 0.5, 0.5], 0.0, 2, 6),
-        ("auroc", [0.85, 0.854, 0.857, 0.5, 0.5, 0.5], 0.008, 0, 4),  # neither small gain counts
-        ("auroc", [0.85, 0.854, 0.87, 0.5, 0.5, 0.5], 0.008, 2, 6),  # 0.02 over the best does
+        ([0.85, 0.854, 0.857, 0.5, 0.5, 0.5], 0.0, 2, 6),
+        ([0.85, 0.854, 0.857, 0.5, 0.5, 0.5], 0.008, 0, 4),  # neither small gain counts
+        ([0.85, 0.854, 0.87, 0.5, 0.5, 0.5], 0.008, 2, 6),  # 0.02 over the best does
     ],
 )
 def test_a_gain_below_min_delta_is_not_an_improvement(
@@ -216,7 +221,6 @@ def test_a_gain_below_min_delta_is_not_an_improvement(
     toy_cohort: Cohort,
     toy_rationales: dict[str, str],
     out_dir: Path,
-    select_on: str,
     scores: list[float],
     min_delta: float,
     best_index: int,
@@ -224,16 +228,9 @@ def test_a_gain_below_min_delta_is_not_an_improvement(
 ) -> None:
     """With a margin, an evaluation replaces the best only when it beats it by more than the margin, and
     patience counts the evaluations that do not."""
-    from clinreason.student.validation import ValidationScore
-
-    values = iter(scores)
-
-    def validator(student: Student) -> ValidationScore:
-        return ValidationScore(patients=4, auroc=next(values), macro_f1=0.5, accuracy=0.5)
-
     train_examples, val_examples = _data(toy_cohort, toy_rationales, "label")
-    config = _config("label", select_on=select_on, patience=3, min_delta=min_delta)
-    result = train(tiny_causal(), train_examples, val_examples, config, out_dir, validator=validator)
+    config = _config("label", select_on="auroc", patience=3, min_delta=min_delta)
+    result = train(tiny_causal(), train_examples, val_examples, config, out_dir, validator=_scripted_validator(scores))
     history = result.state.history
     assert len(history) == evaluations
     assert result.state.best_step == history[best_index].step and result.state.best_metric == scores[best_index]
@@ -263,15 +260,9 @@ def test_eval_on_start_keeps_the_starting_model_when_training_only_makes_it_wors
 ) -> None:
     """A warm-started student must not be replaced by a worse trained one: with `eval_on_start` the model
     before step 1 is evaluated (step 0) and stays the best checkpoint while no later AUROC beats it."""
-    from clinreason.student.validation import ValidationScore
-
-    scores = iter([0.9, 0.7, 0.8])
+    validator = _scripted_validator([0.9, 0.7, 0.8])
     student = tiny_causal()
     start = {name: p.detach().clone() for name, p in student.model.named_parameters()}
-
-    def validator(scored: Student) -> ValidationScore:
-        return ValidationScore(patients=4, auroc=next(scores), macro_f1=0.5, accuracy=0.5)
-
     train_examples, val_examples = _data(toy_cohort, toy_rationales, "label")
     config = _config("label", select_on="auroc", eval_on_start=True, max_steps=8, eval_every=None, evals_per_epoch=1)
     result = train(student, train_examples, val_examples, config, out_dir, validator=validator)
