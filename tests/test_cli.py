@@ -226,3 +226,12 @@ def test_rationalize_errors_are_clear(tmp_path: Path, args: list[str], message: 
 def test_teacher_list() -> None:
     code, text = run("teacher", "list")
     assert code == 0 and "qwen2.5-coder-1.5b" in text and "kwon-rationalize" in text and "cers-reasoning" in text
+
+
+def test_ablation_refuses_a_teacher_and_a_teacher_row_together(tmp_path: Path) -> None:
+    code, out = run(
+        "ablation", "--teacher", "openai:m", "--teacher-row", "openai:m",
+        "--base-url", "http://127.0.0.1:9/v1", "--out", str(tmp_path / "a"),
+    )  # fmt: skip
+    assert code == 2 and "set one of them" in out.replace("\n", " ")
+    assert not (tmp_path / "a").exists()

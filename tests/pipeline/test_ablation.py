@@ -112,6 +112,76 @@ def test_ablation_with_a_teacher_scores_its_rationales_and_reruns_from_saved_ans
     assert again.variants == summary.variants  # the saved answers were rescored, not generated again
 
 
+class Unreachable(ScriptedTeacher):
+    def chat(self, messages: list[Message], sampling: Sampling) -> Completion:
+        raise AssertionError("the shipped seed should have answered every stay")
+
+
+@pytest.mark.slow
+def test_the_llm_rationales_row_learns_from_the_teacher_and_a_shipped_seed_answers_offline(
+    tmp_path: Path, tiny_student_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from clinreason.pipeline import ablation as module
+    from clinreason.teacher.cache import TeacherCache
+
+    scripted = TeacherConfig(backend="openai", model="scripted", base_url="http://127.0.0.1:9/v1", max_attempts=1)
+    config = _tiny(
+        tmp_path,
+        tiny_student_dir,
+        patients=30,
+        max_new_tokens=8,
+        faithfulness=[],
+        teacher_row=scripted,
+        teacher_cache=tmp_path / "cache.sqlite",
+    )
+    teacher = ScriptedTeacher()
+    summary = run_ablation(config, backend=teacher)
+    assert summary.rationale_source == "rules (reference_rationales)"
+    assert list(summary.variants)[-1] == module.TEACHER_ROW == "full (LLM rationales)"
+    row = summary.teacher_row
+    assert row is not None and row.source == "teacher scripted:clinragen-test (clinragen-rationalize@v1)"
+    assert row.teacher_run is not None and row.teacher_run.rejected > 0
+    assert row.left_out_without_rationale == row.teacher_run.rejected
+    assert summary.left_out_without_rationale == 0  # the rule rows keep every stay
+    # each kept LLM rationale on a test stay makes one checkable claim ("heart rate was elevated")
+    assert row.rationales_on_test.claims_checked == row.rationales_on_test.stays > 0
+    assert teacher.calls == 30  # one answer a stay (max_attempts 1: no retry)
+    assert "| rationales the LLM row learned from: teacher scripted" in (config.out / "ablation.md").read_text()
+    assert "LLM rationales (the last row learned from)" in (config.out / "ablation.html").read_text()
+    assert (config.out / "teacher-stage3" / "best").is_dir()
+
+    # the generations exported as a shipped seed answer the same run with an empty cache and no teacher
+    seed = tmp_path / "synthetic-multimodal.jsonl.gz"
+    with TeacherCache(tmp_path / "cache.sqlite") as cache:
+        assert cache.export_jsonl(seed, cohort="synthetic-multimodal") == teacher.calls
+    (tmp_path / "cache.sqlite").unlink()
+    monkeypatch.setattr(module, "seed_file", lambda name: seed if name == "synthetic-multimodal" else None)
+    again = run_ablation(config, backend=Unreachable())
+    assert again.variants == summary.variants
+    offline = again.teacher_row
+    assert offline is not None and offline.teacher_run is not None
+    assert offline.teacher_run.generated == 0 and offline.teacher_run.cached == row.teacher_run.total
+    counts = {"teacher_run": True, "rationales_on_test": {"teacher_run"}}  # generated / cached differ
+    assert offline.model_dump(exclude=counts) == row.model_dump(exclude=counts)
+
+
+def test_teacher_and_teacher_row_are_not_set_together(tmp_path: Path) -> None:
+    llm = TeacherConfig(backend="openai", model="m", base_url="http://127.0.0.1:9/v1")
+    with pytest.raises(ConfigError, match="set one of them"):
+        run_ablation(AblationConfig(teacher=llm, teacher_row=llm, out=tmp_path / "a"))
+    assert not (tmp_path / "a").exists()  # refused before the folder is claimed
+
+
+def test_seeds_split_the_same_synthetic_stays() -> None:
+    from clinreason.pipeline.ablation import _load
+
+    first = _load("synthetic-multimodal", AblationConfig(patients=24, seed=0))
+    second = _load("synthetic-multimodal", AblationConfig(patients=24, seed=1))
+    other = _load("synthetic-multimodal", AblationConfig(patients=24, cohort_seed=1))
+    assert [r.model_dump() for r in first.records] == [r.model_dump() for r in second.records]
+    assert [r.model_dump() for r in first.records] != [r.model_dump() for r in other.records]
+
+
 def test_a_cohort_without_rules_needs_a_teacher(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="has no rule-based rationales"):
         run_ablation(AblationConfig(cohort="heart-disease", out=tmp_path / "a"))

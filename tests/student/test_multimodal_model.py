@@ -42,6 +42,19 @@ def test_placeholders_are_replaced_by_series_tokens(tokenizer: Any, tiny_llama: 
         model.embed(_batch(tok, placeholders=2)["input_ids"], batch["values"])
 
 
+def test_a_second_student_on_a_tokenizer_in_use_gets_room_for_the_series_token(
+    tokenizer: Any, tiny_llama: Callable[..., Any]
+) -> None:
+    first, tok = _student(tokenizer, tiny_llama)  # adds the placeholder token to `tok`
+    fresh = tiny_llama(tok, max_position_embeddings=512)
+    fresh.resize_token_embeddings(len(tok) - 1)  # a base model loaded again: no row for the added token
+    second = MultimodalStudent(fresh, tok, n_variables=3, length=16, d_model=16, layers=1, heads=2, prototypes=6)
+    assert second.ts_token_id == first.ts_token_id
+    assert second.lm.get_input_embeddings().num_embeddings >= len(tok)
+    batch = _batch(tok)
+    assert second(**batch).logits.shape[:2] == batch["input_ids"].shape
+
+
 @pytest.mark.parametrize("knowledge", [True, False])
 def test_each_stage_freezes_exactly_its_parts(tokenizer: Any, tiny_llama: Callable[..., Any], knowledge: bool) -> None:
     model, tok = _student(tokenizer, tiny_llama, knowledge)

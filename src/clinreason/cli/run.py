@@ -208,7 +208,16 @@ def ablation(
         str | None,
         typer.Option(help="LLM teacher for the rationales (backend:model); default: the synthetic cohort's rules."),
     ] = None,
-    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible server for --teacher openai:...")] = None,
+    base_url: Annotated[
+        str | None, typer.Option(help="OpenAI-compatible server for --teacher or --teacher-row openai:...")
+    ] = None,
+    teacher_row: Annotated[
+        str | None,
+        typer.Option(
+            help="Add a row: the full student trained on this LLM teacher's rationales (backend:model) beside "
+            "the rows trained on the rules, e.g. gguf:qwen2.5-coder-1.5b."
+        ),
+    ] = None,
     patients: Annotated[int, typer.Option(min=20, help="Synthetic ICU stays to generate.")] = 400,
     student: Annotated[str, typer.Option(help="Student model (packaged name, folder or hub id).")] = "smollm2-135m",
     epochs: Annotated[int, typer.Option(min=1, help="Epochs per stage.")] = 2,
@@ -226,7 +235,7 @@ def ablation(
     ] = 3.0,
     candidates: Annotated[int, typer.Option(min=2, max=16, help="Answers per stay in the candidates rows.")] = 4,
     seeds: Annotated[
-        int, typer.Option(min=1, help="Seeds 0 .. N-1 (a cohort and split each, in OUT/seed-N; 1: OUT itself).")
+        int, typer.Option(min=1, help="Seeds 0 .. N-1 (a split of the same stays each, in OUT/seed-N; 1: OUT itself).")
     ] = 1,
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("runs/ablation"),
 ) -> None:
@@ -241,6 +250,7 @@ def ablation(
         cohort=cohort,
         test_cohort=test_cohort,
         teacher=TeacherConfig.from_spec(teacher, base_url=base_url) if teacher else None,
+        teacher_row=TeacherConfig.from_spec(teacher_row, base_url=base_url) if teacher_row else None,
         patients=60 if quick else patients,
         student=student,
         train=train_config,

@@ -11,6 +11,7 @@
 | full + k candidates | stages 1-3 | both; k answers, the verified one kept |
 | full + anomaly text + k candidates | stages 1, 2'', 3'' | both; k answers, the verified one kept |
 | full + claim weight w | stages 1, 2''', 3''' (claim tokens weigh w in the loss) | both |
+| full (LLM rationales) | stages 1-3 from the base model, on an LLM teacher's rationales (`teacher_row`) | both |
 
 The last five rows are the faithfulness options (`faithfulness`, default all three), which aim at lab
 rationales whose counts are this stay's own.
@@ -19,7 +20,12 @@ By default the teacher of the synthetic cohort is its generating rules (`referen
 evidence each modality really holds), so differences come from the student, not from teacher noise.
 With `teacher` set, an LLM writes the rationales instead (the `clinragen-rationalize` prompt, cached
 and resumable like every teacher run); that is the only way on MIMIC, which has no rules. Stays whose
-rationale the teacher never produced are left out of training and counted.
+rationale the teacher never produced are left out of training and counted. With `teacher_row` set
+instead, the rule-trained rows stay and one row learns from the LLM, so the table compares the two
+sources on the same split.
+
+Seeds are repeated splits of the same synthetic stays (`cohort_seed`), as the benchmark's seeds are of a
+cohort: the paired intervals' correction assumes it, and one teacher run answers every seed.
 
 The cohort is a name or a YAML file (`synthetic-multimodal`, a MIMIC YAML); with `test_cohort` (e.g.
 the same MIMIC YAML with `split: test`) the cohort is split into training and validation only and the
@@ -47,7 +53,15 @@ from clinreason.evaluate.report import render_claims_report
 from clinreason.evaluate.series_claims import check_series_claims, verified_claims
 from clinreason.knowledge.base import knowledge_text
 from clinreason.pipeline.rationalize import run_and_save
-from clinreason.pipeline.results import AblationSeeds, AblationSummary, SourceScores, TeacherCounts, VariantScores
+from clinreason.pipeline.results import (
+    AblationSeeds,
+    AblationSummary,
+    SourceScores,
+    TeacherCounts,
+    TeacherRow,
+    VariantScores,
+)
+from clinreason.pipeline.shipped import seed_file
 from clinreason.progress import Observer
 from clinreason.records import load_cohort, make_splits
 from clinreason.records.schema import Cohort, PatientRecord
@@ -78,8 +92,25 @@ class AblationConfig(BaseModel):
     cohort: str = Field(default="synthetic-multimodal", description="A cohort name or YAML (e.g. a MIMIC YAML).")
     test_cohort: str | None = Field(default=None, description="Test stays from here (e.g. MIMIC with split: test).")
     patients: int = Field(default=400, ge=20, description="synthetic-multimodal: stays to generate.")
-    seed: int = 0
+    cohort_seed: int = Field(
+        default=0,
+        description="synthetic-multimodal: the seed that generates the stays. The same stays for every split "
+        "`seed`, so that seeds are repeated splits of one cohort (what the paired intervals' correction assumes) "
+        "and one teacher run answers them all.",
+    )
+    seed: int = Field(default=0, description="The split and the students' initialisation.")
     teacher: TeacherConfig | None = Field(default=None, description="None: the synthetic cohort's rules.")
+    teacher_row: TeacherConfig | None = Field(
+        default=None,
+        description="An extra row, 'full (LLM rationales)': the full student trained (stages 1-3) on "
+        "this LLM's rationales, beside the rows trained on the synthetic cohort's rules; its rationales are "
+        "scored on the test stays too. Only without `teacher` (then every row learns from the LLM).",
+    )
+    use_seed: bool = Field(
+        default=True,
+        description="Import the teacher generations shipped for the cohort (pipeline/seeds/<cohort>.jsonl.gz) "
+        "into the cache before asking the teacher; only identical requests are reused.",
+    )
     teacher_cache: Path | None = None
     student: str = "smollm2-135m"
     train: TrainConfig = Field(default_factory=lambda: TrainConfig(epochs=2, learning_rate=1e-4, batch_size=8))
@@ -102,10 +133,32 @@ class AblationConfig(BaseModel):
     out: Path = Path("runs/ablation")
 
 
+TEACHER_ROW = "full (LLM rationales)"
+
+
 def _load(name: str, config: AblationConfig) -> Cohort:
     if name == "synthetic-multimodal":
-        return make_multimodal_cohort(config.patients, config.seed)
+        return make_multimodal_cohort(config.patients, config.cohort_seed)
     return load_cohort(name)
+
+
+def _connect(
+    stack: ExitStack,
+    teacher: TeacherConfig | None,
+    config: AblationConfig,
+    cohorts: list[Cohort],
+    observer: Observer,
+    backend: TeacherBackend | None,
+) -> TeacherSession | None:
+    """A session with `teacher`, its cache holding the generations shipped for these cohorts."""
+    if teacher is None:
+        return None
+    session = stack.enter_context(connect(teacher, config.teacher_cache, backend=backend))
+    for cohort in {c.name: c for c in cohorts}.values():
+        seed = seed_file(cohort.name) if config.use_seed else None
+        if seed is not None and (added := session.cache.import_jsonl(seed)):
+            observer.note(f"imported {added} shipped teacher generation(s) for {cohort.name} into {session.cache.path}")
+    return session
 
 
 def _rationales(
@@ -166,12 +219,34 @@ def _score(
     )
 
 
+def _source_scores(
+    learned: dict[str, Rationales],
+    records: list[PatientRecord],
+    by_id: dict[str, PatientRecord],
+    counts: TeacherCounts | None,
+) -> SourceScores:
+    """The rationales a student learned from, checked on the test stays like the students' own."""
+    scored = [(f"{learned[r.id].note}\n{learned[r.id].series}", by_id[r.id]) for r in records if r.id in learned]
+    supported, checked = verified_claims(scored)
+    return SourceScores(
+        stays=len(scored),
+        verified_claim_rate=supported / checked if checked else None,
+        claims_checked=checked,
+        teacher_run=counts,
+    )
+
+
 def run_ablation(
     config: AblationConfig, observer: Observer | None = None, backend: TeacherBackend | None = None
 ) -> AblationSummary:
     """`backend` overrides the one `config.teacher` describes (e.g. a server client already set up)."""
     observer = observer or Observer()
     started = time.perf_counter()
+    if config.teacher is not None and config.teacher_row is not None:
+        raise ConfigError(
+            "teacher_row adds a row trained on an LLM's rationales beside the rows trained on the rules; with "
+            "teacher set every row already learns from the LLM: set one of them"
+        )
     claim_folder(config.out, config)
     cohort = _load(config.cohort, config)
     test_cohort = _load(config.test_cohort, config) if config.test_cohort else None
@@ -180,12 +255,14 @@ def run_ablation(
     splits.save(config.out / "splits.json")
     train_records, val_records = splits.apply(cohort, "train").records, splits.apply(cohort, "validation").records
     test_records = test_cohort.records if test_cohort else splits.apply(cohort, "test").records
+    cohorts = [cohort, test_cohort or cohort]
+    row_rationales: dict[str, Rationales] = {}
+    row_test_rationales: dict[str, Rationales] = {}
+    row_source: str | None = None
+    row_counts: TeacherCounts | None = None
+    row_test_counts: TeacherCounts | None = None
     with ExitStack() as stack:
-        session = (
-            stack.enter_context(connect(config.teacher, config.teacher_cache, backend=backend))
-            if config.teacher is not None
-            else None
-        )
+        session = _connect(stack, config.teacher, config, cohorts, observer, backend)
         rationales, source, teacher_counts = _rationales(
             config, cohort, train_records + val_records, observer, session, "train"
         )
@@ -193,9 +270,18 @@ def run_ablation(
         test_rationales, _, test_counts = _rationales(
             config, test_cohort or cohort, test_records, observer, session, "test"
         )
+        row_session = _connect(stack, config.teacher_row, config, cohorts, observer, backend)
+        if row_session is not None:
+            row_rationales, row_source, row_counts = _rationales(
+                config, cohort, train_records + val_records, observer, row_session, "row-train"
+            )
+            row_test_rationales, _, row_test_counts = _rationales(
+                config, test_cohort or cohort, test_records, observer, row_session, "row-test"
+            )
     left_out = [r.id for r in train_records + val_records if r.id not in rationales]
-    train_records = [r for r in train_records if r.id in rationales]
-    val_records = [r for r in val_records if r.id in rationales]
+    all_train, all_val = train_records, val_records
+    train_records = [r for r in all_train if r.id in rationales]
+    val_records = [r for r in all_val if r.id in rationales]
     base = load_student(config.student)
     tokenizer = base.tokenizer
     knowledge = knowledge_token_embeddings(knowledge_text(), tokenizer, base.model.get_input_embeddings())
@@ -207,15 +293,17 @@ def run_ablation(
         folder: str,
         anomaly_text: bool = False,
         train: TrainConfig | None = None,
+        learned: dict[str, Rationales] | None = None,
     ) -> MultimodalStudent:
         observer.phase(f"{folder}: stage {number}", None)
+        learned = rationales if learned is None else learned
         trained, _ = train_stage(
             model,
             tokenizer,
             number,
-            train_records,
-            val_records,
-            rationales,
+            [r for r in all_train if r.id in learned],
+            [r for r in all_val if r.id in learned],
+            learned,
             train or config.train,
             config.out / folder,
             on_step=lambda s, t, loss: observer.advance(s, t, f"loss {loss:.3f}"),
@@ -250,6 +338,13 @@ def run_ablation(
         weighted2 = stage(again, 2, "claims-stage2", train=heavier)
         stage(weighted2, 3, "claims-stage3", train=heavier)
         del again, weighted2
+    if config.teacher_row is not None:  # the full student again from the base model, on the LLM's rationales
+        fresh = MultimodalStudent(load_student(config.student).model, tokenizer, knowledge=knowledge, **shape)
+        fresh.to(next(stage1.parameters()).device)
+        row1 = stage(fresh, 1, "teacher-stage1", learned=row_rationales)
+        row2 = stage(row1, 2, "teacher-stage2", learned=row_rationales)
+        stage(row2, 3, "teacher-stage3", learned=row_rationales)
+        del fresh, row1, row2
 
     # Each variant is evaluated from its own best checkpoint (training later stages changes models in place).
     device = next(stage3.parameters()).device
@@ -273,6 +368,8 @@ def run_ablation(
             variants.append((f"full + anomaly text + {k} candidates", "anomaly-stage3", "joint", True, k))
     if weighted:
         variants.append((f"full + claim weight {config.claim_weight:g}", "claims-stage3", "joint", False, 1))
+    if config.teacher_row is not None:
+        variants.append((TEACHER_ROW, "teacher-stage3", "joint", False, 1))
     by_id = {r.id: r for r in [*cohort.records, *test_records]}  # test stays may come from another cohort
     results: dict[str, VariantScores] = {}
     for name, folder, mode, anomaly_text, count in variants:
@@ -297,12 +394,6 @@ def run_ablation(
             path.parent.mkdir(exist_ok=True)
             path.write_text("".join(json.dumps(p.__dict__) + "\n" for p in predictions))
         results[name] = _score(predictions, by_id, cohort.labels)
-    scored = [
-        (f"{test_rationales[r.id].note}\n{test_rationales[r.id].series}", by_id[r.id])
-        for r in test_records
-        if r.id in test_rationales
-    ]
-    supported, checked = verified_claims(scored)
     summary = AblationSummary(
         cohort=cohort.name,
         patients=len(cohort),
@@ -316,11 +407,14 @@ def run_ablation(
         rationale_source=source,
         teacher_run=teacher_counts,
         left_out_without_rationale=len(left_out),
-        rationales_on_test=SourceScores(
-            stays=len(scored),
-            verified_claim_rate=supported / checked if checked else None,
-            claims_checked=checked,
-            teacher_run=test_counts,
+        rationales_on_test=_source_scores(test_rationales, test_records, by_id, test_counts),
+        teacher_row=None
+        if row_source is None
+        else TeacherRow(
+            source=row_source,
+            teacher_run=row_counts,
+            left_out_without_rationale=sum(r.id not in row_rationales for r in all_train + all_val),
+            rationales_on_test=_source_scores(row_test_rationales, test_records, by_id, row_test_counts),
         ),
         variants=results,
         seconds=time.perf_counter() - started,
@@ -337,6 +431,12 @@ def run_ablation(
         for r in test_records
         if r.id in test_rationales
     }
+    if row_test_rationales:
+        texts["LLM rationales (the last row learned from)"] = {
+            r.id: f"Note rationale: {row_test_rationales[r.id].note}\nLab rationale: {row_test_rationales[r.id].series}"
+            for r in test_records
+            if r.id in row_test_rationales
+        }
     (config.out / "ablation.html").write_text(
         render_claims_report(
             f"ClinRaGen ablation on {cohort.name}",
@@ -370,7 +470,7 @@ def run_ablation_seeds(
 
     ratio = sum(s.test for s in summaries) / max(sum(s.train_stays for s in summaries), 1)
     pairs = [("full (ClinRaGen)", "joint without knowledge attention")]
-    pairs += [(name, "full (ClinRaGen)") for name in names if name.startswith("full +")]
+    pairs += [(name, "full (ClinRaGen)") for name in names if name.startswith("full +") or name == TEACHER_ROW]
     differences = []
     for model, reference in pairs:
         if model in names and reference in names:

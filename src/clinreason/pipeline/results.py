@@ -25,6 +25,7 @@ __all__ = [
     "SourceScores",
     "TeacherCounts",
     "TeacherReport",
+    "TeacherRow",
     "VariantScores",
 ]
 
@@ -124,6 +125,15 @@ class SourceScores(BaseModel):
     teacher_run: TeacherCounts | None = None
 
 
+class TeacherRow(BaseModel):
+    """The LLM teacher whose rationales the 'full (LLM rationales)' row learned from (`teacher_row`)."""
+
+    source: str = Field(description="'teacher <backend:model> (<prompt>)'.")
+    teacher_run: TeacherCounts | None = Field(default=None, description="The teacher on the training stays.")
+    left_out_without_rationale: int = Field(description="Training and validation stays it kept no rationale for.")
+    rationales_on_test: SourceScores
+
+
 class AblationSummary(BaseModel):
     """`ablation.json` of a ClinRaGen ablation."""
 
@@ -140,6 +150,7 @@ class AblationSummary(BaseModel):
     teacher_run: TeacherCounts | None = Field(default=None, description="The teacher on the training stays.")
     left_out_without_rationale: int
     rationales_on_test: SourceScores
+    teacher_row: TeacherRow | None = None
     variants: dict[str, VariantScores]
     seconds: float
 
@@ -166,6 +177,18 @@ class AblationSummary(BaseModel):
                 "–",
             ]
         )
+        if self.teacher_row is not None:
+            row = self.teacher_row.rationales_on_test
+            rows.append(
+                [
+                    f"rationales the LLM row learned from: {self.teacher_row.source}",
+                    "–",
+                    "–",
+                    "–",
+                    f"{fmt(row.verified_claim_rate)} ({row.claims_checked} claims)",
+                    "–",
+                ]
+            )
         return ResultTable(
             title=f"Ablation on {self.cohort} ({self.patients} patients, test {self.test}), student {self.student}",
             columns=[
@@ -404,7 +427,7 @@ class BenchmarkSummary(BaseModel):
 
 
 class AblationSeeds(BaseModel):
-    """`ablation-seeds.json`: the ablation over several seeds (a new synthetic cohort and split each)."""
+    """`ablation-seeds.json`: the ablation over several seeds (a split of the same cohort each)."""
 
     seeds: list[int]
     folders: list[str]
@@ -413,7 +436,8 @@ class AblationSeeds(BaseModel):
         "wrong_claims_per_rationale over the seeds."
     )
     differences: list[PairedDifference] = Field(
-        description="Full minus joint without knowledge attention, and each faithfulness row minus full."
+        description="Full minus joint without knowledge attention, and each faithfulness row and the LLM "
+        "rationales row minus full."
     )
     seconds: float
 

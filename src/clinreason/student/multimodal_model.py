@@ -46,6 +46,7 @@ class MultimodalStudent(SoftTokenLM):
         super().__init__()
         if TS_TOKEN not in tokenizer.get_vocab():
             tokenizer.add_special_tokens({"additional_special_tokens": [TS_TOKEN]})
+        if lm.get_input_embeddings().num_embeddings < len(tokenizer):  # also a fresh LM beside a tokenizer in use
             lm.resize_token_embeddings(len(tokenizer), mean_resizing=False)
         self.ts_token_id = self.placeholder_id = int(tokenizer.convert_tokens_to_ids(TS_TOKEN))
         self.lm = lm
