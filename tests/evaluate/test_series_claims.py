@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from clinreason.evaluate.series_claims import check_series_claims, verified_claims
+from clinreason.evaluate.series_claims import ClaimTally, check_series_claims, claim_tally, verified_claims
 from clinreason.records import Note, PatientRecord, TimeSeriesPoint
 
 
@@ -82,3 +82,13 @@ def test_direction_words(text: str, expected: list[tuple[str, str, str]]) -> Non
 def test_verified_claims_sums_over_records() -> None:
     texts = ["Heart rate is higher than normal 4 times.", "Temperature was elevated. Heart rate was low."]
     assert verified_claims((text, _record()) for text in texts) == (2, 3)
+
+
+def test_invented_counts_are_the_count_claims_that_are_not_the_stays_own() -> None:
+    texts = [
+        # the first text of test_hand_checked_series_rationale: a wrong count and one of a variable never measured
+        "Heart rate is higher than normal 4 times and lower than normal twice, rising (readings 55 to 140). "
+        "Oxygen saturation is lower than normal 3 times.",
+        "Temperature was elevated, rising.",  # wrong, but neither is a count
+    ]
+    assert claim_tally((text, _record()) for text in texts) == ClaimTally(supported=3, checked=7, invented_counts=2)

@@ -43,13 +43,15 @@ def test_ablation_runs_all_four_variants(tmp_path: Path, tiny_student_dir: Path)
     ]
     saved = (tmp_path / "ablation" / "predictions" / "full-+-4-candidates.jsonl").read_text().splitlines()
     assert saved and all(json.loads(line)["candidates"] == 4 for line in saved)
-    assert all(m.wrong_claims_per_rationale is not None for m in summary.variants.values())
+    assert all(
+        m.wrong_claims_per_rationale is not None and m.invented_counts is not None for m in summary.variants.values()
+    )
     page = (tmp_path / "ablation" / "ablation.html").read_text()  # every variant's text, its claims marked
     assert "full + anomaly text" in page and "rationales learned from" in page and '<mark class="' in page
     for metrics in summary.variants.values():
         assert 0.0 <= metrics.micro_f1 <= 1.0 and 0.0 <= metrics.macro_f1 <= 1.0
     table = (tmp_path / "ablation" / "ablation.md").read_text()
-    assert "| full (ClinRaGen) |" in table and "verified-claim rate" in table
+    assert "| full (ClinRaGen) |" in table and "verified-claim rate" in table and "invented counts" in table
     assert json.loads((tmp_path / "ablation" / "ablation.json").read_text())["test"] == summary.test
 
 

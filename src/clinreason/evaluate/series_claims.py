@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import NamedTuple
 
 from clinreason.evaluate.claims import CLAUSE, Claim, ClaimKind, ClaimReport, Verdict, equal
 from clinreason.records.schema import PatientRecord
@@ -176,11 +177,29 @@ def _window_claims(window: str, key: str, summary: SeriesSummary | None, raw: st
     return claims
 
 
+def is_count_claim(claim: Claim) -> bool:
+    """A count of abnormal readings ("higher than normal 7 times"): the claim a student invents most."""
+    return claim.kind == "value" and claim.stated.startswith(("higher than normal", "lower than normal"))
+
+
 def verified_claims(pairs: Iterable[tuple[str, PatientRecord]]) -> tuple[int, int]:
     """(supported, checked) claims over many rationales, each checked against its own record."""
-    supported = checked = 0
+    tally = claim_tally(pairs)
+    return tally.supported, tally.checked
+
+
+class ClaimTally(NamedTuple):
+    supported: int
+    checked: int
+    invented_counts: int = 0  # count claims that are wrong or about a variable the stay never measured
+
+
+def claim_tally(pairs: Iterable[tuple[str, PatientRecord]]) -> ClaimTally:
+    """Claims over many rationales, each checked against its own record."""
+    supported = checked = invented = 0
     for text, record in pairs:
         report = check_series_claims(text, record)
         supported += report.count("supported")
         checked += report.checked
-    return supported, checked
+        invented += sum(1 for c in report.claims if is_count_claim(c) and c.verdict != "supported")
+    return ClaimTally(supported, checked, invented)

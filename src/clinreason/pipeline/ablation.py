@@ -50,7 +50,7 @@ from clinreason.errors import ConfigError
 from clinreason.evaluate.multilabel import multilabel_metrics
 from clinreason.evaluate.paired import paired_difference, spread
 from clinreason.evaluate.report import render_claims_report
-from clinreason.evaluate.series_claims import check_series_claims, verified_claims
+from clinreason.evaluate.series_claims import check_series_claims, claim_tally, verified_claims
 from clinreason.knowledge.base import knowledge_text
 from clinreason.pipeline.rationalize import run_and_save
 from clinreason.pipeline.results import (
@@ -204,7 +204,7 @@ def _score(
     predictions: list[MultimodalPrediction], records: dict[str, PatientRecord], labels: list[str]
 ) -> VariantScores:
     metrics = multilabel_metrics([p.gold for p in predictions], [p.predicted for p in predictions], labels)
-    supported, checked = verified_claims((p.text, records[p.record_id]) for p in predictions)
+    supported, checked, invented = claim_tally((p.text, records[p.record_id]) for p in predictions)
     wrong = (checked - supported) / len(predictions) if predictions else None
     return VariantScores(
         micro_f1=metrics.micro_f1,
@@ -215,6 +215,7 @@ def _score(
         verified_claim_rate=supported / checked if checked else None,
         claims_checked=checked,
         wrong_claims_per_rationale=wrong,
+        invented_counts=invented,
         per_label_f1=metrics.per_label_f1,
     )
 
@@ -463,7 +464,14 @@ def run_ablation_seeds(
         one = config.model_copy(update={"seed": seed, "out": config.out / f"seed-{seed}"})
         summaries.append(run_ablation(one, observer))
     names = list(dict.fromkeys(name for s in summaries for name in s.variants))
-    fields = ("micro_f1", "macro_f1", "subset_accuracy", "verified_claim_rate", "wrong_claims_per_rationale")
+    fields = (
+        "micro_f1",
+        "macro_f1",
+        "subset_accuracy",
+        "verified_claim_rate",
+        "wrong_claims_per_rationale",
+        "invented_counts",
+    )
 
     def values(name: str, field: str) -> list[float | None]:
         return [getattr(s.variants[name], field) if name in s.variants else None for s in summaries]

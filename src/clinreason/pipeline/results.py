@@ -104,6 +104,11 @@ class VariantScores(BaseModel):
     wrong_claims_per_rationale: float | None = Field(
         default=None, description="Wrong or unsupported claims per test stay."
     )
+    invented_counts: int | None = Field(
+        default=None,
+        description="Counts of abnormal readings ('higher than normal 7 times') that are not the stay's own, over "
+        "all test stays (None: scored before this was measured).",
+    )
     per_label_f1: dict[str, float]
 
 
@@ -163,6 +168,7 @@ class AblationSummary(BaseModel):
                 fmt(m.subset_accuracy),
                 f"{fmt(m.verified_claim_rate)} ({m.claims_checked} claims)",
                 fmt(m.wrong_claims_per_rationale, 2),
+                "–" if m.invented_counts is None else str(m.invented_counts),
             ]
             for name, m in self.variants.items()
         ]
@@ -174,6 +180,7 @@ class AblationSummary(BaseModel):
                 "–",
                 "–",
                 f"{fmt(source.verified_claim_rate)} ({source.claims_checked} claims)",
+                "–",
                 "–",
             ]
         )
@@ -187,6 +194,7 @@ class AblationSummary(BaseModel):
                     "–",
                     f"{fmt(row.verified_claim_rate)} ({row.claims_checked} claims)",
                     "–",
+                    "–",
                 ]
             )
         return ResultTable(
@@ -198,6 +206,7 @@ class AblationSummary(BaseModel):
                 "subset accuracy",
                 "verified-claim rate",
                 "wrong claims / rationale",
+                "invented counts",
             ],
             rows=rows,
         )
@@ -433,7 +442,7 @@ class AblationSeeds(BaseModel):
     folders: list[str]
     variants: dict[str, dict[str, Spread]] = Field(
         description="Per variant: micro_f1, macro_f1, subset_accuracy, verified_claim_rate, "
-        "wrong_claims_per_rationale over the seeds."
+        "wrong_claims_per_rationale, invented_counts over the seeds."
     )
     differences: list[PairedDifference] = Field(
         description="Full minus joint without knowledge attention, and each faithfulness row and the LLM "
@@ -442,13 +451,28 @@ class AblationSeeds(BaseModel):
     seconds: float
 
     def table(self) -> ResultTable:
-        metrics = ("micro_f1", "macro_f1", "subset_accuracy", "verified_claim_rate", "wrong_claims_per_rationale")
+        metrics = (
+            "micro_f1",
+            "macro_f1",
+            "subset_accuracy",
+            "verified_claim_rate",
+            "wrong_claims_per_rationale",
+            "invented_counts",
+        )
 
         rows = [[name, *(format_spread(scores[m]) for m in metrics)] for name, scores in self.variants.items()]
         notes = [describe_difference(d) for d in self.differences]
         return ResultTable(
             title=f"Ablation over seeds {', '.join(map(str, self.seeds))} (mean ± sd)",
-            columns=["variant", "micro-F1", "macro-F1", "subset accuracy", "verified-claim rate", "wrong / rationale"],
+            columns=[
+                "variant",
+                "micro-F1",
+                "macro-F1",
+                "subset accuracy",
+                "verified-claim rate",
+                "wrong / rationale",
+                "invented counts",
+            ],
             rows=rows,
             notes=notes,
         )
