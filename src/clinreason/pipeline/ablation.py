@@ -54,6 +54,7 @@ from clinreason.evaluate.series_claims import check_series_claims, claim_tally, 
 from clinreason.knowledge.base import knowledge_text
 from clinreason.pipeline.rationalize import run_and_save
 from clinreason.pipeline.results import (
+    ABLATION_METRICS,
     AblationSeeds,
     AblationSummary,
     SourceScores,
@@ -235,6 +236,15 @@ def _source_scores(
         claims_checked=checked,
         teacher_run=counts,
     )
+
+
+def _rationale_texts(learned: dict[str, Rationales], records: list[PatientRecord]) -> dict[str, str]:
+    """The rationales a student learned from, by stay, as the report shows them."""
+    return {
+        r.id: f"Note rationale: {learned[r.id].note}\nLab rationale: {learned[r.id].series}"
+        for r in records
+        if r.id in learned
+    }
 
 
 def run_ablation(
@@ -427,17 +437,9 @@ def run_ablation(
         for name, _, _, _, _ in variants
         if (saved := _saved_predictions(config.out / "predictions" / f"{name.replace(' ', '-')}.jsonl", test_records))
     }
-    texts["rationales learned from"] = {
-        r.id: f"Note rationale: {test_rationales[r.id].note}\nLab rationale: {test_rationales[r.id].series}"
-        for r in test_records
-        if r.id in test_rationales
-    }
+    texts["rationales learned from"] = _rationale_texts(test_rationales, test_records)
     if row_test_rationales:
-        texts["LLM rationales (the last row learned from)"] = {
-            r.id: f"Note rationale: {row_test_rationales[r.id].note}\nLab rationale: {row_test_rationales[r.id].series}"
-            for r in test_records
-            if r.id in row_test_rationales
-        }
+        texts["LLM rationales (the last row learned from)"] = _rationale_texts(row_test_rationales, test_records)
     (config.out / "ablation.html").write_text(
         render_claims_report(
             f"ClinRaGen ablation on {cohort.name}",
@@ -464,14 +466,6 @@ def run_ablation_seeds(
         one = config.model_copy(update={"seed": seed, "out": config.out / f"seed-{seed}"})
         summaries.append(run_ablation(one, observer))
     names = list(dict.fromkeys(name for s in summaries for name in s.variants))
-    fields = (
-        "micro_f1",
-        "macro_f1",
-        "subset_accuracy",
-        "verified_claim_rate",
-        "wrong_claims_per_rationale",
-        "invented_counts",
-    )
 
     def values(name: str, field: str) -> list[float | None]:
         return [getattr(s.variants[name], field) if name in s.variants else None for s in summaries]
@@ -489,7 +483,7 @@ def run_ablation_seeds(
     result = AblationSeeds(
         seeds=seeds,
         folders=[str(config.out / f"seed-{seed}") for seed in seeds],
-        variants={name: {field: spread(values(name, field)) for field in fields} for name in names},
+        variants={name: {field: spread(values(name, field)) for field in ABLATION_METRICS} for name in names},
         differences=differences,
         seconds=time.perf_counter() - started,
     )

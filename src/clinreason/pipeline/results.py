@@ -130,6 +130,26 @@ class SourceScores(BaseModel):
     teacher_run: TeacherCounts | None = None
 
 
+# The per-variant scores of an ablation that its tables show and its seeds summarise, and their columns.
+ABLATION_METRICS = (
+    "micro_f1",
+    "macro_f1",
+    "subset_accuracy",
+    "verified_claim_rate",
+    "wrong_claims_per_rationale",
+    "invented_counts",
+)
+ABLATION_COLUMNS = [
+    "variant",
+    "micro-F1",
+    "macro-F1",
+    "subset accuracy",
+    "verified-claim rate",
+    "wrong claims / rationale",
+    "invented counts",
+]
+
+
 class TeacherRow(BaseModel):
     """The LLM teacher whose rationales the 'full (LLM rationales)' row learned from (`teacher_row`)."""
 
@@ -172,42 +192,16 @@ class AblationSummary(BaseModel):
             ]
             for name, m in self.variants.items()
         ]
-        source = self.rationales_on_test
-        rows.append(
-            [
-                f"rationales learned from: {self.rationale_source}",
-                "–",
-                "–",
-                "–",
-                f"{fmt(source.verified_claim_rate)} ({source.claims_checked} claims)",
-                "–",
-                "–",
-            ]
-        )
+        sources = [(f"rationales learned from: {self.rationale_source}", self.rationales_on_test)]
         if self.teacher_row is not None:
-            row = self.teacher_row.rationales_on_test
-            rows.append(
-                [
-                    f"rationales the LLM row learned from: {self.teacher_row.source}",
-                    "–",
-                    "–",
-                    "–",
-                    f"{fmt(row.verified_claim_rate)} ({row.claims_checked} claims)",
-                    "–",
-                    "–",
-                ]
-            )
+            row = self.teacher_row
+            sources.append((f"rationales the LLM row learned from: {row.source}", row.rationales_on_test))
+        for label, source in sources:
+            claims = f"{fmt(source.verified_claim_rate)} ({source.claims_checked} claims)"
+            rows.append([label, "–", "–", "–", claims, "–", "–"])
         return ResultTable(
             title=f"Ablation on {self.cohort} ({self.patients} patients, test {self.test}), student {self.student}",
-            columns=[
-                "variant",
-                "micro-F1",
-                "macro-F1",
-                "subset accuracy",
-                "verified-claim rate",
-                "wrong claims / rationale",
-                "invented counts",
-            ],
+            columns=ABLATION_COLUMNS,
             rows=rows,
         )
 
@@ -451,28 +445,11 @@ class AblationSeeds(BaseModel):
     seconds: float
 
     def table(self) -> ResultTable:
-        metrics = (
-            "micro_f1",
-            "macro_f1",
-            "subset_accuracy",
-            "verified_claim_rate",
-            "wrong_claims_per_rationale",
-            "invented_counts",
-        )
-
-        rows = [[name, *(format_spread(scores[m]) for m in metrics)] for name, scores in self.variants.items()]
+        rows = [[name, *(format_spread(scores[m]) for m in ABLATION_METRICS)] for name, scores in self.variants.items()]
         notes = [describe_difference(d) for d in self.differences]
         return ResultTable(
             title=f"Ablation over seeds {', '.join(map(str, self.seeds))} (mean ± sd)",
-            columns=[
-                "variant",
-                "micro-F1",
-                "macro-F1",
-                "subset accuracy",
-                "verified-claim rate",
-                "wrong / rationale",
-                "invented counts",
-            ],
+            columns=ABLATION_COLUMNS,
             rows=rows,
             notes=notes,
         )
